@@ -34,7 +34,7 @@ PKGS := rdkafka libpq hiredis libmicrohttpd libcjson libcurl libprotobuf-c opens
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS := -std=gnu11 $(OPT) -g $(WARN) $(SANFLAGS) -pthread -Ilibs -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS := -std=gnu11 $(OPT) -g $(WARN) $(SANFLAGS) -pthread -Ilibs -Itests/support -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 # Generated protobuf-c code is not ours to make warning-free.
 GEN_CFLAGS := -std=gnu11 $(OPT) -g $(SANFLAGS) -Ilibs -I$(B)/gen $(PKG_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)

@@ -1,0 +1,92 @@
+/* qb_test.c — see qb_test.h. */
+#include "qb_test.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *qb_test_env(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "FATAL: %s is not set: run the tests through `make test` "
+                        "(scripts/test.sh starts the stack and exports it)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+uint64_t qb_test_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void qb_test_unique(char *buf, size_t cap, const char *prefix) {
+    static unsigned n;
+    static uint64_t st;
+    if (!st) st = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    snprintf(buf, cap, "%s-%d-%u-%04x", prefix, (int)getpid(), ++n,
+             (unsigned)(qb_test_rand(&st) & 0xffff));
+}
+
+int64_t qb_test_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t qb_test_seed(const char *test_name) {
+    const char *e = getenv("QB_TEST_SEED");
+    uint64_t seed = e ? strtoull(e, NULL, 0)
+                      : ((uint64_t)time(NULL) * 1000003ULL) ^ (uint64_t)getpid();
+    fprintf(stderr, "%s: seed %llu (repeat with QB_TEST_SEED=%llu)\n", test_name,
+            (unsigned long long)seed, (unsigned long long)seed);
+    return seed;
+}
+
+static PGconn *qb_test_admin(void) {
+    PGconn *c = PQconnectdb(qb_test_env("QB_PG_DSN"));
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "FATAL: cannot connect to QB_PG_DSN: %s", PQerrorMessage(c));
+        exit(2);
+    }
+    return c;
+}
+
+char *qb_test_db_create(void) {
+    char name[64], sql[128];
+    qb_test_unique(name, sizeof(name), "qbt");
+    for (char *p = name; *p; p++)
+        if (*p == '-') *p = '_';
+    PGconn *c = qb_test_admin();
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "FATAL: %s: %s", sql, PQerrorMessage(c));
+        exit(2);
+    }
+    PQclear(r);
+    PQfinish(c);
+    size_t cap = strlen(qb_test_env("QB_PG_DSN")) + 80;
+    char *dsn = malloc(cap);
+    if (!dsn) abort();
+    snprintf(dsn, cap, "%s dbname=%s", qb_test_env("QB_PG_DSN"), name);
+    return dsn;
+}
+
+void qb_test_db_drop(char *dsn) {
+    if (!dsn) return;
+    const char *p = strrchr(dsn, '=');
+    if (p) {
+        char sql[128];
+        PGconn *c = qb_test_admin();
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", p + 1);
+        PQclear(PQexec(c, sql));
+        PQfinish(c);
+    }
+    free(dsn);
+}
