@@ -34,9 +34,9 @@ PKGS := rdkafka libpq hiredis libmicrohttpd libcjson libcurl libprotobuf-c opens
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS := -std=gnu11 $(OPT) -g $(WARN) $(SANFLAGS) -pthread -Ilibs -Itests/support -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) -pthread -Ilibs -Itests/support -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 # Generated protobuf-c code is not ours to make warning-free.
-GEN_CFLAGS := -std=gnu11 $(OPT) -g $(SANFLAGS) -Ilibs -I$(B)/gen $(PKG_CFLAGS)
+GEN_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) -g $(SANFLAGS) -Ilibs -I$(B)/gen $(PKG_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -luuid -lm
 
