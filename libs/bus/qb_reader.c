@@ -1,0 +1,196 @@
+/* qb_reader.c — group-less topic reader; see qb_reader.h. Owns one
+ * librdkafka consumer handle (assign, never subscribe/commit), the current
+ * message and its decoded form. */
+#include "bus/qb_reader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/qb_bus_int.h"
+#include "proto/qb_proto.h"
+
+struct qb_reader_s {
+    rd_kafka_t *rk;
+    char *topic;
+    rd_kafka_message_t *cur;
+    ProtobufCMessage *decoded;
+    char type[128];
+    char trace[64];
+    char hdrbuf[256];
+    char decode_err[256];
+    int npart;
+};
+
+static void qb_reader_release_current(qb_reader_t *r) {
+    if (r->decoded) protobuf_c_message_free_unpacked(r->decoded, NULL);
+    r->decoded = NULL;
+    if (r->cur) rd_kafka_message_destroy(r->cur);
+    r->cur = NULL;
+}
+
+/* Partition count of `topic`, from a metadata request for ALL topics: asking
+ * for one topic by name would make qb-bus (and brokers with
+ * auto.create.topics.enable) create it, so a typo would leave a topic. */
+static int qb_reader_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                char *errstr, size_t errstr_size) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (err) {
+        qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "metadata for %s: %s", topic,
+                   rd_kafka_err2str(err));
+        return -1;
+    }
+    int n = -1;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err)
+            n = md->topics[i].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (n <= 0) {
+        qb_err_set(errstr, errstr_size, QB_ERR_NOT_FOUND, "topic %s does not exist", topic);
+        return -1;
+    }
+    return n;
+}
+
+qb_reader_t *qb_reader_new(const char *topic, int from_beginning, int timeout_ms,
+                           char *errstr, size_t errstr_size) {
+    char group[64];
+    /* A group id is required by librdkafka's consumer even when nothing is
+     * committed; assign() never joins it. */
+    snprintf(group, sizeof(group), "qb-reader-%d", (int)getpid());
+    rd_kafka_conf_t *conf = qb__bus_conf_new(QB_BUS_KIND_CONSUMER, NULL, group, errstr,
+                                             errstr_size);
+    if (!conf) return NULL;
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0);
+    qb_reader_t *r = calloc(1, sizeof(*r));
+    if (!r) { rd_kafka_conf_destroy(conf); return NULL; }
+    char kerr[512];
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(r);
+        qb_err_set(errstr, errstr_size, QB_ERR_KAFKA, "consumer: %s", kerr);
+        return NULL;
+    }
+    r->topic = strdup(qb_topic_resolve(topic));
+    r->npart = qb_reader_partitions(r->rk, r->topic, timeout_ms, errstr, errstr_size);
+    if (r->npart < 0) { qb_reader_destroy(r); return NULL; }
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(r->npart);
+    for (int i = 0; i < r->npart; i++)
+        rd_kafka_topic_partition_list_add(parts, r->topic, i)->offset =
+            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_assign(r->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err) {
+        qb_err_set(errstr, errstr_size, QB_ERR_KAFKA, "assign %s: %s", r->topic,
+                   rd_kafka_err2str(err));
+        qb_reader_destroy(r);
+        return NULL;
+    }
+    return r;
+}
+
+static const char *qb_reader_hdr(rd_kafka_message_t *m, const char *name, char *buf,
+                                 size_t cap) {
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) || !h) return NULL;
+    if (rd_kafka_header_get_last(h, name, &v, &n)) return NULL;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+qb_err_t qb_reader_next(qb_reader_t *r, int timeout_ms, qb_bus_msg_t *out,
+                        const char **decode_err) {
+    qb_reader_release_current(r);
+    int64_t deadline = qb__bus_mono_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - qb__bus_mono_ms());
+        if (left < 0) return QB_ERR_TIMEOUT;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, left);
+        if (!m) return QB_ERR_TIMEOUT;
+        if (m->err) {
+            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+            rd_kafka_message_destroy(m);
+            if (fatal) return QB_ERR_KAFKA;
+            continue; /* transient (partition EOF, broker down): keep waiting */
+        }
+        r->cur = m;
+        break;
+    }
+    rd_kafka_message_t *m = r->cur;
+    memset(out, 0, sizeof(*out));
+    out->topic = rd_kafka_topic_name(m->rkt);
+    out->partition = m->partition;
+    out->offset = m->offset;
+    out->key = m->key;
+    out->key_len = m->key_len;
+    out->payload = m->payload;
+    out->len = m->len;
+    out->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    const char *type = qb_reader_hdr(m, "qb-type", r->type, sizeof(r->type));
+    if (!type) {
+        const qb_topic_t *t = qb_topic_find(r->topic);
+        snprintf(r->type, sizeof(r->type), "%s", t ? t->msg_type : "");
+        type = r->type;
+    }
+    out->type = type;
+    const char *trace = qb_reader_hdr(m, "qb-trace-id", r->trace, sizeof(r->trace));
+    out->trace_id = trace ? trace : "";
+    char pbuf[32];
+    const char *pns = qb_reader_hdr(m, "qb-produced-ns", pbuf, sizeof(pbuf));
+    out->produced_ns = pns ? strtoll(pns, NULL, 10) : 0;
+
+    const ProtobufCMessageDescriptor *d = qb_proto_find(type);
+    r->decode_err[0] = '\0';
+    if (!d) {
+        snprintf(r->decode_err, sizeof(r->decode_err), "unknown message type '%s'", type);
+    } else {
+        r->decoded = protobuf_c_message_unpack(d, NULL, m->len, m->payload);
+        if (!r->decoded)
+            snprintf(r->decode_err, sizeof(r->decode_err), "payload is not a valid %s", type);
+    }
+    out->msg = r->decoded;
+    if (decode_err) *decode_err = r->decoded ? NULL : r->decode_err;
+    return QB_OK;
+}
+
+const char *qb_reader_header(qb_reader_t *r, const char *name) {
+    if (!r || !r->cur) return NULL;
+    return qb_reader_hdr(r->cur, name, r->hdrbuf, sizeof(r->hdrbuf));
+}
+
+void qb_reader_destroy(qb_reader_t *r) {
+    if (!r) return;
+    qb_reader_release_current(r);
+    if (r->rk) {
+        rd_kafka_assign(r->rk, NULL);
+        rd_kafka_consumer_close(r->rk);
+        rd_kafka_destroy(r->rk);
+    }
+    free(r->topic);
+    free(r);
+}
+
+int qb_bus_partition_count(const char *topic, int timeout_ms, char *errstr,
+                           size_t errstr_size) {
+    rd_kafka_conf_t *conf = qb__bus_conf_new(QB_BUS_KIND_PING, NULL, NULL, errstr,
+                                             errstr_size);
+    if (!conf) return -1;
+    char kerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        qb_err_set(errstr, errstr_size, QB_ERR_KAFKA, "client: %s", kerr);
+        return -1;
+    }
+    int n = qb_reader_partitions(rk, qb_topic_resolve(topic), timeout_ms, errstr, errstr_size);
+    rd_kafka_destroy(rk);
+    return n;
+}

@@ -1,0 +1,25 @@
+/* qbctl.h — shared between qbctl's command files. */
+#ifndef QBCTL_H
+#define QBCTL_H
+
+#include <stdint.h>
+
+typedef struct qbctl_cfg_s {
+    const char *kafka_brokers;
+    const char *pg_dsn;
+    const char *sql_dir;
+    const char *log_level;
+} qbctl_cfg_t;
+
+extern qbctl_cfg_t qbctl_cfg;
+
+int qbctl_migrate(int argc, char **argv);
+int qbctl_topics(int argc, char **argv);
+int qbctl_tail(int argc, char **argv);
+int qbctl_produce(int argc, char **argv);
+
+/* Parse a non-negative integer option value; exits 2 with a message naming
+ * the option when it is not one. */
+int64_t qbctl_int_arg(const char *opt, const char *val);
+
+#endif
