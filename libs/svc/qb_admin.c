@@ -152,9 +152,9 @@ qb_admin_t *qb_admin_start(struct qb_svc_s *svc, const char *bind_addr, int port
                                      "HTTP requests served by the admin port", NULL);
     a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
                             (uint16_t)port, NULL, NULL, qb_admin_handle, a,
+                            MHD_OPTION_EXTERNAL_LOGGER, qb_admin_mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                            MHD_OPTION_EXTERNAL_LOGGER, qb_admin_mhd_log, NULL,
                             MHD_OPTION_END);
     if (!a->d) {
         free(a);

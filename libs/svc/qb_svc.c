@@ -36,7 +36,9 @@ struct qb_svc_s {
     qb_svc_common_t common;
     qb_admin_t *admin;
 
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;      /* guards probes[] results, stopping */
+    pthread_mutex_t run_lock;  /* one probe run at a time: the probe
+                                  connections are not thread-safe */
     pthread_cond_t cond;
     pthread_t probe_thread;
     int probe_thread_started;
@@ -129,6 +131,7 @@ void qb_svc_add_probe(qb_svc_t *svc, const char *name, qb_svc_probe_cb cb,
 
 int qb_svc_check_ready(qb_svc_t *svc) {
     int all = 1, n;
+    pthread_mutex_lock(&svc->run_lock);
     pthread_mutex_lock(&svc->lock);
     n = svc->nprobes;
     pthread_mutex_unlock(&svc->lock);
@@ -152,6 +155,7 @@ int qb_svc_check_ready(qb_svc_t *svc) {
         pthread_mutex_unlock(&svc->lock);
     }
     qb_gauge_set(svc->ready_gauge, all ? 1.0 : 0.0);
+    pthread_mutex_unlock(&svc->run_lock);
     return all;
 }
 
@@ -249,6 +253,7 @@ qb_svc_t *qb_svc_new(const qb_svc_def_t *def, int argc, char **argv,
     qb_config_log(sections, nsec);
 
     pthread_mutex_init(&svc->lock, NULL);
+    pthread_mutex_init(&svc->run_lock, NULL);
     pthread_cond_init(&svc->cond, NULL);
 
     struct sigaction sa;
@@ -297,6 +302,7 @@ void qb_svc_destroy(qb_svc_t *svc) {
     qb_cache_destroy(svc->probe_cache);
     pthread_cond_destroy(&svc->cond);
     pthread_mutex_destroy(&svc->lock);
+    pthread_mutex_destroy(&svc->run_lock);
     QB_INFO("%s stopped", svc->def.name);
     free(svc);
 }
