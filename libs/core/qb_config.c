@@ -117,8 +117,14 @@ void qb_config_help(FILE *out, const char *prog, const char *about,
                     (e->flags & QB_CFG_SECRET) ? " (secret: never logged)" : "");
         }
     }
-    fprintf(out, "\n  Any QB_KAFKA_<property> variable is passed to librdkafka as\n"
-                 "  <property> with '_' turned into '.', e.g. QB_KAFKA_SECURITY_PROTOCOL=SASL_SSL.\n");
+    for (int s = 0; s < n; s++)
+        for (const qb_cfg_entry_t *e = sections[s].entries; e->name; e++)
+            if (strcmp(e->env, "QB_KAFKA_BROKERS") == 0) {
+                fprintf(out, "\n  Any QB_KAFKA_<property> variable is passed to librdkafka as\n"
+                             "  <property> with '_' turned into '.', e.g. "
+                             "QB_KAFKA_SECURITY_PROTOCOL=SASL_SSL.\n");
+                return;
+            }
 }
 
 void qb_config_log(const qb_cfg_section_t *sections, int n) {

@@ -213,10 +213,20 @@ qb_svc_t *qb_svc_new(const qb_svc_def_t *def, int argc, char **argv,
     if (!svc) { *exit_code = 1; return NULL; }
     svc->def = *def;
 
-    memcpy(common, qb_svc_common_table, sizeof(common));
+    /* Only the common settings this service uses: --help lists nothing it
+     * ignores. QB_SQL_DIR goes with PostgreSQL. */
+    size_t nc = 0;
     snprintf(port_def, sizeof(port_def), "%d", def->admin_port);
-    for (qb_cfg_entry_t *e = common; e->name; e++)
-        if (strcmp(e->env, "QB_ADMIN_PORT") == 0) e->def = port_def;
+    for (const qb_cfg_entry_t *e = qb_svc_common_table; e->name; e++) {
+        if (!(def->needs & QB_SVC_NEEDS_BUS) && strcmp(e->env, "QB_KAFKA_BROKERS") == 0) continue;
+        if (!(def->needs & QB_SVC_NEEDS_PG) && (strcmp(e->env, "QB_PG_DSN") == 0 ||
+                                                strcmp(e->env, "QB_SQL_DIR") == 0)) continue;
+        if (!(def->needs & QB_SVC_NEEDS_REDIS) && strcmp(e->env, "QB_REDIS_URL") == 0) continue;
+        common[nc] = *e;
+        if (strcmp(e->env, "QB_ADMIN_PORT") == 0) common[nc].def = port_def;
+        nc++;
+    }
+    memset(&common[nc], 0, sizeof(common[nc]));
 
     qb_cfg_section_t sections[2] = {{"common", common, &svc->common},
                                     {def->name, def->table, def->cfg}};

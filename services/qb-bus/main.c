@@ -41,10 +41,13 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bus/qb_bus.h"
 #include "bus/qb_topics.h"
 #include "core/qb_config.h"
 #include "core/qb_err.h"
 #include "core/qb_log.h"
+#include "core/qb_metrics.h"
+#include "svc/qb_svc.h"
 
 typedef struct qb_bus_cfg_s {
     int64_t brokers;
@@ -52,7 +55,6 @@ typedef struct qb_bus_cfg_s {
     const char *prefix;
     const char *bootstrap_file;
     const char *extra_topics;
-    const char *log_level;
 } qb_bus_cfg_t;
 
 static const qb_cfg_entry_t qb_bus_cfg_entries[] = {
@@ -70,17 +72,8 @@ static const qb_cfg_entry_t qb_bus_cfg_entries[] = {
     {"bus.extra_topics", "QB_BUS_EXTRA_TOPICS", QB_CFG_STRING, "", 1, 0,
      offsetof(qb_bus_cfg_t, extra_topics), 0,
      "more topics, comma list name[:partitions]; each gets a .dlq too"},
-    {"log.level", "QB_LOG_LEVEL", QB_CFG_STRING, "info", 1, 0,
-     offsetof(qb_bus_cfg_t, log_level), 0, "debug, info, warn, error or off"},
     {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
 };
-
-static volatile sig_atomic_t qb_bus_running = 1;
-
-static void qb_bus_on_signal(int sig) {
-    (void)sig;
-    qb_bus_running = 0;
-}
 
 static void qb_bus_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                           const char *buf) {
@@ -205,40 +198,29 @@ static qb_err_t qb_bus_parse_extras(const char *spec, int def_parts, qb_bus_extr
     return QB_OK;
 }
 
+/* /readyz: the brokers answer a metadata request on their bootstrap list. */
+static qb_err_t qb_bus_probe(void *opaque, char *errstr, size_t errstr_size) {
+    return qb_bus_ping((const char *)opaque, 1000, errstr, errstr_size);
+}
+
 int main(int argc, char **argv) {
-    qb_bus_cfg_t cfg;
-    const qb_cfg_section_t sections[] = {{"qb-bus", qb_bus_cfg_entries, &cfg}};
+    static qb_bus_cfg_t cfg;
     static const char about[] =
         "The embedded Kafka-protocol broker for one machine (librdkafka mock\n"
         "cluster): creates every registry topic and its .dlq, prints the bootstrap\n"
         "list and writes it to QB_BUS_BOOTSTRAP_FILE, runs until SIGTERM/SIGINT.\n"
         "In memory only, ~5 MiB kept per partition, random ports: production uses\n"
-        "real Kafka.";
+        "real Kafka. Admin port: /healthz, /readyz (brokers answer), /metrics.";
     char errstr[512];
-
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            qb_config_help(stdout, "qb-bus", about, sections, 1);
-            return 0;
-        }
-        fprintf(stderr, "qb-bus: unknown argument %s (try --help)\n", argv[i]);
-        return 2;
-    }
-
-    qb_log_init("qb-bus", QB_LOG_INFO);
-    if (qb_config_load(sections, 1, errstr, sizeof(errstr))) {
-        QB_ERROR("%s", errstr);
-        return 2;
-    }
-    int level = qb_log_level_parse(cfg.log_level);
-    if (level < 0) {
-        QB_ERROR("QB_LOG_LEVEL=%s: must be debug, info, warn, error or off", cfg.log_level);
-        return 2;
-    }
-    qb_log_set_level((qb_log_level_t)level);
-    qb_config_log(sections, 1);
+    int rc = 0;
+    qb_svc_t *svc = qb_svc_new(&(qb_svc_def_t){.name = "qb-bus", .about = about,
+                                              .admin_port = 0, .needs = 0,
+                                              .table = qb_bus_cfg_entries, .cfg = &cfg},
+                               argc, argv, &rc);
+    if (!svc) return rc;
     if (qb_topics_init(errstr, sizeof(errstr))) {
         QB_ERROR("%s", errstr);
+        qb_svc_destroy(svc);
         return 2;
     }
     qb_bus_extra_t *extras = NULL;
@@ -246,26 +228,9 @@ int main(int argc, char **argv) {
     if (qb_bus_parse_extras(cfg.extra_topics, (int)cfg.partitions, &extras, &nextras,
                             errstr, sizeof(errstr))) {
         QB_ERROR("%s", errstr);
+        qb_svc_destroy(svc);
         return 2;
     }
-
-    /* Signals: handlers only flip the flag. SIGTERM/SIGINT stay blocked
-     * except inside sigsuspend(), so librdkafka's threads (which inherit
-     * this mask) never take them and the wait below cannot miss one. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = qb_bus_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t block, waitmask;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &waitmask);
-    sigdelset(&waitmask, SIGTERM);
-    sigdelset(&waitmask, SIGINT);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, qb_bus_log_cb);
@@ -275,6 +240,7 @@ int main(int argc, char **argv) {
         rd_kafka_conf_destroy(conf);
         QB_ERROR("cannot create the librdkafka handle: %s", errstr);
         free(extras);
+        qb_svc_destroy(svc);
         return 1;
     }
     rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, (int)cfg.brokers);
@@ -282,10 +248,11 @@ int main(int argc, char **argv) {
         QB_ERROR("cannot start the mock cluster with %d brokers", (int)cfg.brokers);
         rd_kafka_destroy(rk);
         free(extras);
+        qb_svc_destroy(svc);
         return 1;
     }
     int rf = cfg.brokers < 3 ? (int)cfg.brokers : 3;
-    int ntopics = 0, rc = 0;
+    int ntopics = 0;
     qb_err_t err = QB_OK;
     for (size_t i = 0; i < qb_topics_count() && !err; i++) {
         const qb_topic_t *t = qb_topics_at(i);
@@ -317,18 +284,26 @@ int main(int argc, char **argv) {
         QB_ERROR("%s", errstr);
         rc = err == QB_ERR_CONFIG ? 2 : 1;
     } else {
+        qb_gauge_set(qb_metrics_gauge("qb_bus_mock_brokers", "brokers in the mock cluster",
+                                      NULL), (double)cfg.brokers);
+        qb_gauge_set(qb_metrics_gauge("qb_bus_mock_topics",
+                                      "topics created at start (registry, DLQs, extras)", NULL),
+                     (double)ntopics);
+        qb_svc_add_probe(svc, "brokers", qb_bus_probe, (void *)bootstraps);
         printf("%s\n", bootstraps);
         fflush(stdout);
-        QB_INFO("qb-bus ready: %d brokers, %d topics, bootstrap %s (also in %s)",
-                (int)cfg.brokers, ntopics, bootstraps, cfg.bootstrap_file);
-        while (qb_bus_running) sigsuspend(&waitmask);
+        QB_INFO("qb-bus ready: %d brokers, %d topics, bootstrap %s (also in %s), admin port %d",
+                (int)cfg.brokers, ntopics, bootstraps, cfg.bootstrap_file,
+                qb_svc_admin_port(svc));
+        while (qb_svc_running(svc)) usleep(50 * 1000);
         QB_INFO("qb-bus stopping");
         unlink(cfg.bootstrap_file);
     }
 
+    /* The probe thread uses the bootstrap string: stop it first. */
+    qb_svc_destroy(svc);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     if (rd_kafka_wait_destroyed(5000) != 0) QB_WARN("librdkafka did not shut down in 5 s");
-    if (!rc) QB_INFO("qb-bus stopped");
     return rc;
 }
