@@ -312,9 +312,9 @@ qb_consumer_t *qb_consumer_new(const char *group_id, const char *const *topics,
         const ProtobufCMessageDescriptor *d = qb_topics_type_find(t->msg_type);
         if (!d) {
             qb_err_set(errstr, errstr_size, QB_ERR_CONFIG,
-                       "topic %s carries %s but no protobuf-c descriptor is known "
-                       "for it (not in libs/proto's registry): register it with "
-                       "qb_topics_register_type() at start-up", t->name, t->msg_type);
+                       "topic %s carries %s, a message type libs/proto does not know "
+                       "(add it to proto/qb/v1 and the registry in qb_proto.c)",
+                       t->name, t->msg_type);
             goto fail;
         }
         qb_ctopic_t *ct = &c->topics[c->ntopics++];

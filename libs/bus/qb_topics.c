@@ -2,13 +2,10 @@
  *
  * Owns: the table of built-in topics (static, names built once from the
  * environment), a linked list of topics added at run time (never freed: they
- * live as long as the process, like the built-ins), and the table of known
- * protobuf-c message descriptors.
+ * live as long as the process, like the built-ins).
  *
- * Descriptors come from the protobuf type registry of libs/proto
- * (qb_proto_find), which links every generated qb.v1 message, plus any a
- * binary registers itself with qb_topics_register_type() (tests, tools,
- * messages outside qb.v1).
+ * Message descriptors come from the protobuf type registry of libs/proto
+ * (qb_proto_find), which links every generated qb.v1 message.
  */
 #include "bus/qb_topics.h"
 
@@ -50,7 +47,6 @@ typedef struct qb_topic_ent_s {
     char *owned_base, *owned_key, *owned_type; /* added topics only */
 } qb_topic_ent_t;
 
-#define QB_TYPES_MAX 64
 
 static pthread_mutex_t qb_topics_lock = PTHREAD_MUTEX_INITIALIZER;
 static int qb_topics_inited;           /* under lock */
@@ -60,8 +56,6 @@ static int qb_topics_default_partitions = 6;
 static qb_topic_ent_t qb_topics_builtin[QB_TOPIC__BUILTIN_COUNT];
 static qb_topic_ent_t *qb_topics_extra_head, *qb_topics_extra_tail;
 static size_t qb_topics_extra_n;
-static const ProtobufCMessageDescriptor *qb_types[QB_TYPES_MAX];
-static size_t qb_types_n;
 
 int qb_topic_name_valid(const char *name) {
     size_t n = name ? strlen(name) : 0;
@@ -73,13 +67,6 @@ int qb_topic_name_valid(const char *name) {
             return 0;
     }
     return 1;
-}
-
-static void qb_types_add_locked(const ProtobufCMessageDescriptor *d) {
-    if (!d) return;
-    for (size_t i = 0; i < qb_types_n; i++)
-        if (qb_types[i] == d || strcmp(qb_types[i]->name, d->name) == 0) return;
-    if (qb_types_n < QB_TYPES_MAX) qb_types[qb_types_n++] = d;
 }
 
 /* Called with the lock held. */
@@ -259,29 +246,7 @@ const qb_topic_t *qb_topics_add(const char *name, const char *msg_type,
 }
 
 const ProtobufCMessageDescriptor *qb_topics_type_find(const char *full_name) {
-    if (!full_name) return NULL;
-    pthread_mutex_lock(&qb_topics_lock);
-    (void)qb_topics_init_locked(); /* the types table does not depend on env */
-    const ProtobufCMessageDescriptor *d = NULL;
-    for (size_t i = 0; i < qb_types_n && !d; i++)
-        if (strcmp(qb_types[i]->name, full_name) == 0) d = qb_types[i];
-    pthread_mutex_unlock(&qb_topics_lock);
     /* Full names only: qb_proto_find would also take "Bar". */
-    if (!d && strchr(full_name, '.')) d = qb_proto_find(full_name);
-    return d;
-}
-
-qb_err_t qb_topics_register_type(const ProtobufCMessageDescriptor *desc) {
-    if (!desc || desc->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC || !desc->name)
-        return QB_ERR_INVALID;
-    pthread_mutex_lock(&qb_topics_lock);
-    (void)qb_topics_init_locked();
-    size_t before = qb_types_n;
-    int known = 0;
-    for (size_t i = 0; i < qb_types_n; i++)
-        if (qb_types[i] == desc || strcmp(qb_types[i]->name, desc->name) == 0) known = 1;
-    qb_types_add_locked(desc);
-    qb_err_t err = (known || qb_types_n > before) ? QB_OK : QB_ERR_RANGE;
-    pthread_mutex_unlock(&qb_topics_lock);
-    return err;
+    if (!full_name || !strchr(full_name, '.')) return NULL;
+    return qb_proto_find(full_name);
 }

@@ -21,14 +21,13 @@
  * Message types are protobuf full names ("qb.v1.Bar"). The registry maps a
  * full name to its protobuf-c descriptor so the consumer can decode a topic
  * without knowing its C type: every qb.v1 message comes from libs/proto's
- * type registry (qb_proto_find); a binary can register more with
- * qb_topics_register_type().
+ * type registry (qb_proto_find).
  *
  * Ownership: the registry owns every qb_topic_t and every string in it; they
  * live until the process exits. Callers never free them.
  *
- * Threads: the lookups are thread-safe. qb_topics_add() and
- * qb_topics_register_type() are thread-safe too, but meant for start-up,
+ * Threads: the lookups are thread-safe. qb_topics_add() is thread-safe
+ * too, but meant for start-up,
  * before producers and consumers are created. */
 #ifndef QB_TOPICS_H
 #define QB_TOPICS_H
@@ -101,12 +100,9 @@ const qb_topic_t *qb_topics_add(const char *name, const char *msg_type,
                                 char *errstr, size_t errstr_size);
 
 /* Message types. qb_topics_type_find("qb.v1.Bar") returns the protobuf-c
- * descriptor for a full name (registered ones first, then libs/proto's
- * registry), or NULL when unknown. qb_topics_register_type() adds one
- * (keyed by desc->name); registering the same descriptor twice is harmless;
- * QB_ERR_RANGE when the table (64 entries) is full. */
+ * descriptor for a full name from libs/proto's registry, or NULL when
+ * unknown (short names like "Bar" are not accepted here). */
 const ProtobufCMessageDescriptor *qb_topics_type_find(const char *full_name);
-qb_err_t qb_topics_register_type(const ProtobufCMessageDescriptor *desc);
 
 /* Check a topic name: 1..249 characters of [A-Za-z0-9._-]. */
 int qb_topic_name_valid(const char *name);
