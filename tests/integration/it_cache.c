@@ -11,58 +11,27 @@
  *   SIGSTOP -> command timeout -> UNAVAILABLE, SIGCONT -> works;
  *   AUTH + SELECT db on connect; wrong password -> UNAVAILABLE; the password
  *   never appears in errors or logs. */
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <cmocka.h>
 
 #include "cache/qb_cache.h"
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
 #include "qb_test.h"
+#include "qb_test_assert.h"
 
+/* errstr for the calls under test; OK/ERR (qb_test_assert.h) clear and print it. */
 static char E[1024];
-
-#define OK(expr)                                                               \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != QB_OK) fail_msg("%s -> %s: %s", #expr, qb_err_name(e_), E);  \
-    } while (0)
-
-#define ERR(code, expr)                                                        \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != (code))                                                      \
-            fail_msg("%s -> %s (want %s): %s", #expr, qb_err_name(e_),         \
-                     qb_err_name(code), E);                                    \
-    } while (0)
 
 static uint64_t counter(const char *name) {
     return qb_counter_get(qb_metrics_counter(name, "", NULL));
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static pid_t g_redis_pid = -1; /* the one we run, for teardown after a failure */
@@ -124,36 +93,11 @@ static void redis_kill(pid_t pid, int sig) {
     if (pid == g_redis_pid) g_redis_pid = -1;
 }
 
-/* stderr capture (the logger writes with write(2)). */
-static int cap_saved = -1;
-static char cap_path[64];
-static void capture_start(void) {
-    snprintf(cap_path, sizeof(cap_path), "/tmp/qb-it-cache-XXXXXX");
-    int fd = mkstemp(cap_path);
-    assert_true(fd >= 0);
-    cap_saved = dup(2);
-    dup2(fd, 2);
-    close(fd);
-}
-static char *capture_stop(void) {
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    cap_saved = -1;
-    FILE *fp = fopen(cap_path, "rb");
-    assert_non_null(fp);
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    unlink(cap_path);
-    return buf;
-}
-/* Teardown: if a test failed while stderr was captured, put stderr back
- * and show what was captured (cmocka's failure message is in there); stop
- * a redis-server the test left running. */
-static int capture_teardown(void **state) {
-    (void)state;
-    if (cap_saved >= 0) fputs(capture_stop(), stderr);
+/* Teardown: show stderr captured by a failed test (see
+ * qb_test_capture_stderr_teardown); stop a redis-server the test left
+ * running. */
+static int own_redis_teardown(void **state) {
+    qb_test_capture_stderr_teardown(state);
     if (g_redis_pid > 0) {
         kill(g_redis_pid, SIGCONT);
         kill(g_redis_pid, SIGKILL);
@@ -358,7 +302,7 @@ static qb_err_t wait_up(qb_cache_t *c, int64_t max_ms) {
 
 static void test_own_redis_resilience(void **state) {
     (void)state;
-    int port = free_port();
+    int port = qb_test_free_port();
     char url[128], key[64], buf[32];
     size_t len;
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
@@ -417,7 +361,7 @@ static void test_own_redis_resilience(void **state) {
 
 static void test_own_redis_auth_db(void **state) {
     (void)state;
-    int port = free_port();
+    int port = qb_test_free_port();
     const char *pw = "s3cret-Pw_99";
     pid_t pid = redis_start(port, pw);
     char url[160], key[64], buf[32];
@@ -428,7 +372,7 @@ static void test_own_redis_auth_db(void **state) {
      * after the capture ends, so a failure is reported on the real stderr. */
     int lvl = qb_log_level_current;
     qb_log_set_level(QB_LOG_DEBUG);
-    capture_start();
+    qb_test_capture_stderr_start();
     /* right password, db 3 */
     snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d/3", pw, port);
     qb_cache_t *c = qb_cache_new(url, E, sizeof(E));
@@ -447,7 +391,7 @@ static void test_own_redis_auth_db(void **state) {
     qb_err_t noauth = c ? qb_cache_get(c, key, buf, sizeof(buf), &len, err3, sizeof(err3))
                         : QB_ERR_INVALID;
     qb_cache_destroy(c);
-    char *log = capture_stop();
+    char *log = qb_test_capture_stderr_stop();
     qb_log_set_level((qb_log_level_t)lvl);
 
     assert_int_equal(set_err, QB_OK);
@@ -489,8 +433,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic_commands),
         cmocka_unit_test(test_url_parsing),
-        cmocka_unit_test_teardown(test_own_redis_resilience, capture_teardown),
-        cmocka_unit_test_teardown(test_own_redis_auth_db, capture_teardown),
+        cmocka_unit_test_teardown(test_own_redis_resilience, own_redis_teardown),
+        cmocka_unit_test_teardown(test_own_redis_auth_db, own_redis_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,9 +17,6 @@
  *   - four processes migrating one fresh database at once all succeed and
  *     every version is applied exactly once. */
 #include <dirent.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +24,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <cmocka.h>
 
 #include "core/qb_log.h"
 #include "qb_test.h"
+#include "qb_test_assert.h"
 #include "store/qb_migrate.h"
 #include "store/qb_store.h"
 
@@ -40,6 +37,7 @@ typedef struct fx_s {
     char dir[64];
 } fx_t;
 
+/* errstr for the calls under test; OK/ERR (qb_test_assert.h) clear and print it. */
 static char E[2048];
 
 static int fx_setup(void **state) {
@@ -75,22 +73,6 @@ static int fx_teardown(void **state) {
     free(f);
     return 0;
 }
-
-#define OK(expr)                                                               \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != QB_OK) fail_msg("%s -> %s: %s", #expr, qb_err_name(e_), E);  \
-    } while (0)
-
-#define ERR(code, expr)                                                        \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != (code))                                                      \
-            fail_msg("%s -> %s (want %s): %s", #expr, qb_err_name(e_),         \
-                     qb_err_name(code), E);                                    \
-    } while (0)
 
 #define HAS(hay, needle)                                                       \
     do {                                                                       \

@@ -19,20 +19,17 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <cmocka.h>
 
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
 #include "qb_test.h"
+#include "qb_test_assert.h"
 #include "store/qb_store.h"
 
 typedef struct fx_s {
@@ -40,6 +37,7 @@ typedef struct fx_s {
     qb_store_t *s;
 } fx_t;
 
+/* errstr for the calls under test; OK/ERR (qb_test_assert.h) clear and print it. */
 static char E[1024];
 
 static int fx_setup(void **state) {
@@ -59,22 +57,6 @@ static int fx_teardown(void **state) {
     free(f);
     return 0;
 }
-
-#define OK(expr)                                                               \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != QB_OK) fail_msg("%s -> %s: %s", #expr, qb_err_name(e_), E);  \
-    } while (0)
-
-#define ERR(code, expr)                                                        \
-    do {                                                                       \
-        E[0] = '\0';                                                           \
-        qb_err_t e_ = (expr);                                                  \
-        if (e_ != (code))                                                      \
-            fail_msg("%s -> %s (want %s): %s", #expr, qb_err_name(e_),         \
-                     qb_err_name(code), E);                                    \
-    } while (0)
 
 /* One value from a one-row query, copied into a static buffer. */
 static const char *scalar(qb_store_t *s, const char *sql) {
@@ -107,47 +89,6 @@ static void kill_backend(const char *dsn, long pid) {
     PQfinish(c);
 }
 
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* stderr capture (the logger writes with write(2)). */
-static int cap_saved = -1;
-static char cap_path[64];
-static void capture_start(void) {
-    snprintf(cap_path, sizeof(cap_path), "/tmp/qb-it-store-XXXXXX");
-    int fd = mkstemp(cap_path);
-    assert_true(fd >= 0);
-    cap_saved = dup(2);
-    dup2(fd, 2);
-    close(fd);
-}
-static char *capture_stop(void) {
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    cap_saved = -1;
-    FILE *fp = fopen(cap_path, "rb");
-    assert_non_null(fp);
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    unlink(cap_path);
-    return buf;
-}
-/* Teardown: if a test failed while stderr was captured, put stderr back
- * and show what was captured (cmocka's failure message is in there). */
-static int capture_teardown(void **state) {
-    (void)state;
-    if (cap_saved >= 0) fputs(capture_stop(), stderr);
-    return 0;
-}
 static int count_substr(const char *hay, const char *needle) {
     int n = 0;
     for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
@@ -712,13 +653,13 @@ static void test_unreachable(void **state) {
     assert_null(qb_store_new("nonsense_key=1", errs, sizeof(errs)));
     qb_store_destroy(NULL);
 
-    int port = free_port();
+    int port = qb_test_free_port();
     char dsn[256];
     snprintf(dsn, sizeof(dsn),
              "host=127.0.0.1 port=%d user=postgres password=hunter2secret dbname=x", port);
     int lvl = qb_log_level_current;
     qb_log_set_level(QB_LOG_INFO);
-    capture_start();
+    qb_test_capture_stderr_start();
     qb_store_t *s = qb_store_new(dsn, E, sizeof(E));
     assert_non_null(s);
     int64_t t0 = qb_test_now_ms();
@@ -743,7 +684,7 @@ static void test_unreachable(void **state) {
     assert_false(qb_store_connected(s));
     OK(qb_store_rollback(s, E, sizeof(E)));
     qb_store_destroy(s);
-    char *log = capture_stop();
+    char *log = qb_test_capture_stderr_stop();
     qb_log_set_level((qb_log_level_t)lvl);
     assert_null(strstr(log, "hunter2secret"));
     /* the state change is logged once, not once per attempt */
@@ -784,7 +725,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reconnect_inflight_kill, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_in_transaction, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_outage_backoff_recovery, fx_setup, fx_teardown),
-        cmocka_unit_test_teardown(test_unreachable, capture_teardown),
+        cmocka_unit_test_teardown(test_unreachable, qb_test_capture_stderr_teardown),
         cmocka_unit_test_setup_teardown(test_escape_ident, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,17 @@
 /* qb_test.c — see qb_test.h. */
 #include "qb_test.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "qb_test_assert.h"
 
 const char *qb_test_env(const char *name) {
     const char *v = getenv(name);
@@ -89,4 +94,46 @@ void qb_test_db_drop(char *dsn) {
         PQfinish(c);
     }
     free(dsn);
+}
+
+int qb_test_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int cap_saved = -1; /* the real stderr while a capture runs, else -1 */
+static char cap_path[64];
+
+void qb_test_capture_stderr_start(void) {
+    snprintf(cap_path, sizeof(cap_path), "/tmp/qb-test-stderr-XXXXXX");
+    int fd = mkstemp(cap_path);
+    assert_true(fd >= 0);
+    cap_saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+
+char *qb_test_capture_stderr_stop(void) {
+    dup2(cap_saved, 2);
+    close(cap_saved);
+    cap_saved = -1;
+    FILE *fp = fopen(cap_path, "rb");
+    assert_non_null(fp);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    unlink(cap_path);
+    return buf;
+}
+
+int qb_test_capture_stderr_teardown(void **state) {
+    (void)state;
+    if (cap_saved >= 0) fputs(qb_test_capture_stderr_stop(), stderr);
+    return 0;
 }

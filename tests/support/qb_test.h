@@ -35,4 +35,26 @@ uint64_t qb_test_rand(uint64_t *state);
 /* Monotonic milliseconds, for test deadlines. */
 int64_t qb_test_now_ms(void);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
+ * read back, closed). A failure fails the running cmocka test. */
+int qb_test_free_port(void);
+
+/* stderr capture, for asserting on what the logger writes (it writes fd 2
+ * with write(2), so the capture is at the file-descriptor level).
+ *
+ * qb_test_capture_stderr_start() points fd 2 at a fresh temp file.
+ * qb_test_capture_stderr_stop() puts the real stderr back, removes the temp
+ * file and returns its content (at most 64 KiB - 1, NUL-terminated) in a
+ * STATIC buffer: do not free it; it is overwritten by the next stop. One
+ * capture at a time; failures (temp file, reading back) fail the running
+ * cmocka test.
+ *
+ * qb_test_capture_stderr_teardown() is a cmocka teardown: if the test
+ * failed while stderr was captured, it puts stderr back and writes what was
+ * captured to it (cmocka's failure message is in there); else it does
+ * nothing. Use it as is, or call it from a test's own teardown. */
+void qb_test_capture_stderr_start(void);
+char *qb_test_capture_stderr_stop(void);
+int qb_test_capture_stderr_teardown(void **state);
+
 #endif

@@ -8,31 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
 #include "core/qb_err.h"
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
-
-/* Capture what the logger writes to stderr. */
-static char *capture_log(void (*fn)(void)) {
-    char path[] = "/tmp/qb-logXXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(2);
-    dup2(fd, 2);
-    fn();
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    static char buf[8192];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
-    return buf;
-}
+#include "qb_test.h"
 
 static void log_some(void) {
     qb_log_init("qb-test", QB_LOG_INFO);
@@ -47,7 +29,9 @@ static void log_some(void) {
 
 static void test_log_json(void **state) {
     (void)state;
-    char *out = capture_log(log_some);
+    qb_test_capture_stderr_start(); /* what the logger writes */
+    log_some();
+    char *out = qb_test_capture_stderr_stop();
     char *nl = strchr(out, '\n');
     assert_non_null(nl);
     *nl = '\0';
