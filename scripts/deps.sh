@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config clang
+  build-essential pkg-config clang libclang-rt-14-dev
   librdkafka-dev libpq-dev libhiredis-dev libmicrohttpd-dev libcjson-dev
   libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libssl-dev uuid-dev libcmocka-dev
