@@ -52,7 +52,7 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 
 # ---- libraries --------------------------------------------------------------
 # Link order: dependents first.
-LIBNAMES := svc bus store cache proto core
+LIBNAMES := svc md http cal bus store cache proto core
 LIBA := $(foreach l,$(LIBNAMES),$(B)/lib/libqb$(l).a)
 
 define LIB_template
