@@ -1,0 +1,39 @@
+/* qb_md_publish.h — bars onto the bus (topic md.bars, key = symbol) and the
+ * latest bar per symbol into Redis.
+ *
+ * Event ids are deterministic: UUID v5 in the Quantbus bar namespace of
+ * "SYMBOL|TIMEFRAME|TS" (TS = open time in ns, decimal). Publishing the same
+ * stored bar again (after a crash between the database commit and the
+ * publish, or in a replay) gives the same event id, so consumers that
+ * de-duplicate by event id see it once.
+ *
+ * Redis (optional, NULL to skip): hash "qb:md:last:SYMBOL:TIMEFRAME" with
+ * fields ts (ns), ts_ms, open, high, low, close, volume (decimal text) and
+ * source; written by a script that only replaces an older bar, so a replay of
+ * history never overwrites the live latest. Redis being down is counted
+ * (qb_md_redis_errors_total) and logged once per outage, never an error of
+ * the publish: Redis only caches what PostgreSQL holds. */
+#ifndef QB_MD_PUBLISH_H
+#define QB_MD_PUBLISH_H
+
+#include <stddef.h>
+
+#include "bus/qb_bus.h"
+#include "cache/qb_cache.h"
+#include "core/qb_types.h"
+
+/* The namespace of bar event ids (a fixed random UUID, never to change). */
+#define QB_MD_BAR_ID_NS "5f0c6a4e-3b1d-4e8a-9a57-2d6f1c0b7e93"
+
+/* The deterministic event id of a bar. */
+void qb_md_bar_event_id(const qb_bar_t *bar, char out[37]);
+
+/* Queue every bar on md.bars (time order per symbol is the caller's order)
+ * and update Redis with each symbol's last bar of the batch. `source` goes
+ * into Bar.source, `producer` into the header. QB_OK means queued: call
+ * qb_producer_flush() before recording the batch as published. */
+qb_err_t qb_md_publish_bars(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t *bars,
+                            size_t n, const char *source, const char *producer,
+                            char *errstr, size_t errstr_size);
+
+#endif
