@@ -9,7 +9,7 @@ PKGS=(
   librdkafka-dev libpq-dev libhiredis-dev libmicrohttpd-dev libcjson-dev
   libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libssl-dev uuid-dev libcmocka-dev
-  postgresql redis-server kcat prometheus curl procps
+  postgresql redis-server kcat prometheus curl procps tzdata
   python3 python3-confluent-kafka python3-protobuf
   valgrind
 )
