@@ -4,6 +4,7 @@
  *   qbctl topics [--names]                 the topic registry (+ broker view)
  *   qbctl tail TOPIC [options]             print messages as JSON lines
  *   qbctl produce TOPIC [options]          JSON lines on stdin -> protobuf
+ *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
  *
  * It grows with the platform. Each command lives in its own file
  * (cmd_*.c); this file parses the command line and the configuration. */
@@ -23,7 +24,7 @@ static const qb_cfg_entry_t qbctl_table[] = {
      OFF(kafka_brokers), 0, "Kafka bootstrap servers (tail, produce, topics)"},
     {"pg.dsn", "QB_PG_DSN", QB_CFG_STRING,
      "host=127.0.0.1 port=5432 user=postgres dbname=quantbus", 0, 4096, OFF(pg_dsn),
-     QB_CFG_SECRET, "PostgreSQL connection string (migrate)"},
+     QB_CFG_SECRET, "PostgreSQL connection string (migrate, import)"},
     {"sql.dir", "QB_SQL_DIR", QB_CFG_STRING, "sql", 1, 4096, OFF(sql_dir), 0,
      "directory holding the numbered migrations (migrate)"},
     {"log.level", "QB_LOG_LEVEL", QB_CFG_STRING, "warn", 1, 16, OFF(log_level), 0,
@@ -41,7 +42,14 @@ static const char *qbctl_about =
     "  produce TOPIC [--type NAME] [--key KEY]\n"
     "                                   read JSON objects, one per line, from stdin and\n"
     "                                   publish them as protobuf (header filled in when\n"
-    "                                   absent; key taken from the topic's key field)";
+    "                                   absent; key taken from the topic's key field)\n"
+    "  import --csv FILE --symbol SYM [--format yahoo|generic] [--timeframe 1d]\n"
+    "         [--asset-class equity] [--columns time,open,high,low,close[,volume]]\n"
+    "         [--time-format date|iso|unix_s|unix_ms] [--delimiter C] [--source NAME]\n"
+    "                                   validate and load bars into md.bars (idempotent);\n"
+    "                                   rejected rows as FILE:LINE: reason on stderr, exit 1\n"
+    "                                   if any; columns are header names or 0-based indexes,\n"
+    "                                   positional or key=value (time=Date,open=Open,...)";
 
 static void qbctl_usage(FILE *f) {
     qb_cfg_section_t s = {"qbctl", qbctl_table, &qbctl_cfg};
@@ -70,6 +78,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "topics") == 0) return qbctl_topics(argc - 1, argv + 1);
     if (strcmp(cmd, "tail") == 0) return qbctl_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "produce") == 0) return qbctl_produce(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0) return qbctl_import(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }

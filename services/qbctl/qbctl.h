@@ -17,6 +17,7 @@ int qbctl_migrate(int argc, char **argv);
 int qbctl_topics(int argc, char **argv);
 int qbctl_tail(int argc, char **argv);
 int qbctl_produce(int argc, char **argv);
+int qbctl_import(int argc, char **argv);
 
 /* Parse a non-negative integer option value; exits 2 with a message naming
  * the option when it is not one. */
