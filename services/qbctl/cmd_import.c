@@ -3,13 +3,24 @@
  * validation, idempotent COPY load, md.ingest_log. Prints the counts on
  * stdout and each rejected row as "FILE:LINE: reason" on stderr (the first
  * 20, then how many more). Exit: 0 all rows accepted, 1 some row rejected
- * or an error, 2 usage. The md schema must exist (`qbctl migrate`). */
+ * or an error, 2 usage. The md schema must exist (`qbctl migrate`).
+ *
+ * Publishing: after each committed batch its bars go to md.bars (keyed by
+ * symbol, deterministic event ids; libs/md/qb_md_publish.h) and the producer
+ * is flushed before the next batch; with QB_REDIS_URL set, the newest bar
+ * per symbol goes to Redis too. `--no-publish` loads PostgreSQL only. If a
+ * publish fails, the run stops with the batch stored but not published:
+ * running the same import again re-publishes every bar (duplicates
+ * included), and consumers de-duplicate by event id. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/qb_bus.h"
+#include "cache/qb_cache.h"
 #include "md/qb_md_csv.h"
 #include "md/qb_md_ingest.h"
+#include "md/qb_md_publish.h"
 #include "qbctl.h"
 #include "store/qb_store.h"
 
@@ -17,7 +28,25 @@
 
 typedef struct import_ctx_s {
     int64_t shown, total;
+    qb_producer_t *producer; /* NULL with --no-publish */
+    qb_cache_t *cache;       /* NULL without QB_REDIS_URL */
+    const char *source;
+    int64_t published;
 } import_ctx_t;
+
+/* The ingest pipeline's publish hook: runs after each committed batch. */
+static qb_err_t import_publish(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
+                               size_t n, char *errstr, size_t errstr_size) {
+    import_ctx_t *c = opaque;
+    (void)flags;
+    qb_err_t e = qb_md_publish_bars(c->producer, c->cache, bars, n, c->source, "qbctl",
+                                    errstr, errstr_size);
+    if (!e && (e = qb_producer_flush(c->producer, 30000)) != QB_OK)
+        qb_err_set(errstr, errstr_size, e, "md.bars: %zu bars stored but not all published "
+                   "(%s); run the same import again to re-publish them", n, qb_err_str(e));
+    if (!e) c->published += (int64_t)n;
+    return e;
+}
 
 static void import_reject(void *opaque, const char *where, const char *reason) {
     import_ctx_t *c = opaque;
@@ -33,7 +62,8 @@ static int import_usage(const char *msg) {
             "qbctl import: %s\n"
             "usage: qbctl import --csv FILE --symbol SYM [--format yahoo|generic] [--timeframe 1d]\n"
             "         [--asset-class equity] [--columns time,open,high,low,close[,volume]]\n"
-            "         [--time-format date|iso|unix_s|unix_ms] [--delimiter C] [--source NAME]\n",
+            "         [--time-format date|iso|unix_s|unix_ms] [--delimiter C] [--source NAME]\n"
+            "         [--no-publish]\n",
             msg);
     return 2;
 }
@@ -43,6 +73,7 @@ int qbctl_import(int argc, char **argv) {
     const char *asset_class = "equity", *tfmt = NULL, *source = NULL;
     char *columns = NULL;
     char delim = 0;
+    int publish = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -61,6 +92,10 @@ int qbctl_import(int argc, char **argv) {
         OPT("--time-format", tfmt)
         OPT("--source", source)
 #undef OPT
+        if (strcmp(a, "--no-publish") == 0) {
+            publish = 0;
+            continue;
+        }
         if (strcmp(a, "--columns") == 0 && val) {
             columns = argv[++i];
             continue;
@@ -108,6 +143,8 @@ int qbctl_import(int argc, char **argv) {
     }
     int rc = 1;
     qb_md_source_t *src = NULL;
+    import_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
     if (qb_md_store_check_schema(s, err, sizeof err) != QB_OK) {
         fprintf(stderr, "qbctl import: %s\n", err);
         goto out;
@@ -117,13 +154,26 @@ int qbctl_import(int argc, char **argv) {
         fprintf(stderr, "qbctl import: %s\n", err);
         goto out;
     }
-    import_ctx_t ctx = {0, 0};
+    ctx.source = source ? source : "csv";
+    if (publish) {
+        ctx.producer = qb_producer_new(err, sizeof err);
+        if (!ctx.producer) {
+            fprintf(stderr, "qbctl import: %s (or use --no-publish)\n", err);
+            goto out;
+        }
+        if (qbctl_cfg.redis_url && *qbctl_cfg.redis_url &&
+            !(ctx.cache = qb_cache_new(qbctl_cfg.redis_url, err, sizeof err))) {
+            fprintf(stderr, "qbctl import: QB_REDIS_URL: %s\n", err);
+            goto out;
+        }
+    }
     qb_md_ingest_opts_t io;
     memset(&io, 0, sizeof io);
     io.job = "qbctl import";
     io.source_name = source;
     io.asset_class = asset_class;
     io.reject_cb = import_reject;
+    io.committed_cb = publish ? import_publish : NULL;
     io.opaque = &ctx;
     qb_md_request_t req = {symbol, timeframe, 0, 0, 0};
     qb_md_ingest_result_t r;
@@ -135,12 +185,15 @@ int qbctl_import(int argc, char **argv) {
            csv, symbol, (long long)r.rows_in, (long long)r.rows_loaded,
            (long long)r.rows_duplicate, (long long)r.rows_rejected, (long long)r.rows_outlier,
            (long long)r.conflicts, (long long)r.duration_ms, (long long)r.ingest_id);
+    if (publish) printf("published %lld bars to md.bars\n", (long long)ctx.published);
     if (e != QB_OK) {
         fprintf(stderr, "qbctl import: %s\n", err);
         goto out;
     }
     rc = r.rows_rejected > 0 ? 1 : 0;
 out:
+    qb_cache_destroy(ctx.cache);
+    qb_producer_destroy(ctx.producer);
     qb_md_source_destroy(src);
     qb_store_destroy(s);
     return rc;

@@ -27,6 +27,8 @@ static const qb_cfg_entry_t qbctl_table[] = {
      QB_CFG_SECRET, "PostgreSQL connection string (migrate, import)"},
     {"sql.dir", "QB_SQL_DIR", QB_CFG_STRING, "sql", 1, 4096, OFF(sql_dir), 0,
      "directory holding the numbered migrations (migrate)"},
+    {"redis.url", "QB_REDIS_URL", QB_CFG_STRING, "", 1, 0, OFF(redis_url), QB_CFG_SECRET,
+     "Redis URL for the latest bar per symbol (import); empty = skip Redis"},
     {"log.level", "QB_LOG_LEVEL", QB_CFG_STRING, "warn", 1, 16, OFF(log_level), 0,
      "log level on stderr: debug, info, warn, error, off"},
     {0},

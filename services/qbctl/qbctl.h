@@ -9,6 +9,7 @@ typedef struct qbctl_cfg_s {
     const char *pg_dsn;
     const char *sql_dir;
     const char *log_level;
+    const char *redis_url; /* "" = none */
 } qbctl_cfg_t;
 
 extern qbctl_cfg_t qbctl_cfg;

@@ -7,6 +7,9 @@
 #  - a file with bad rows: exit 1, "FILE:LINE: reason" lines on stderr for
 #    each bad row, the good rows stored, ingest_log counts;
 #  - the reject list is capped at 20 with a count of the rest;
+#  - every loaded batch is published to md.bars: a re-import publishes the
+#    same bars again with the same (deterministic) event ids; --no-publish
+#    publishes nothing;
 #  - bad usage exits 2.
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -71,6 +74,23 @@ run import --csv "$T/gen.csv" --symbol GEN --format generic --timeframe 1m --del
 [ $rc -eq 0 ] || fail "generic import exited $rc"
 [ "$(q "SELECT ts AT TIME ZONE 'UTC' || ' ' || close FROM md.bars_v WHERE symbol = 'GEN'")" = "2024-01-02 14:30:00 1.50000000" ] \
   || fail "generic bar"
+
+# publishing to md.bars (unique symbol: the topic is shared by the suite)
+: "${QB_KAFKA_BROKERS:?QB_KAFKA_BROKERS must be set}"
+PSYM="IMP$RANDOM$RANDOM"
+run import --csv "$FIX/yahoo_small.csv" --symbol "$PSYM"
+[ $rc -eq 0 ] || fail "publishing import exited $rc"
+grep -q "published 10 bars to md.bars" "$T/out" || fail "no 'published 10 bars' line"
+run import --csv "$FIX/yahoo_small.csv" --symbol "$PSYM"
+grep -q "loaded 0, duplicates 10" "$T/out" || fail "re-import counts"
+grep -q "published 10 bars to md.bars" "$T/out" || fail "re-import did not re-publish"
+run import --csv "$FIX/yahoo_small.csv" --symbol "$PSYM" --no-publish
+grep -q "published" "$T/out" && fail "--no-publish still published"
+timeout 60 "$QBCTL" tail md.bars --from-beginning --timeout-ms 3000 >"$T/tail" 2>/dev/null || true
+n=$(grep -c "\"symbol\":\"$PSYM\"" "$T/tail" || true)
+[ "$n" = 20 ] || fail "md.bars has $n messages for $PSYM, want 20 (two publishes of 10)"
+ids=$(grep "\"symbol\":\"$PSYM\"" "$T/tail" | sed -E 's/.*"event_id":"([^"]*)".*/\1/' | sort -u | wc -l)
+[ "$ids" = 10 ] || fail "want 10 distinct event ids across the two publishes, got $ids"
 
 # usage
 run import --symbol X
