@@ -8,6 +8,7 @@
 
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
+#include "core/qb_time.h"
 #include "core/qb_uuid.h"
 #include "proto/qb_proto.h"
 
@@ -59,14 +60,25 @@ static void qb_md_cache_last(qb_cache_t *cache, const qb_bar_t *b, const char *s
 qb_err_t qb_md_publish_bars(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t *bars,
                             size_t n, const char *source, const char *producer,
                             char *errstr, size_t errstr_size) {
+    /* One trace per published batch: the batch is one cause. The header is
+     * filled by hand: qb_proto_header_init would draw a random event id that
+     * the deterministic one replaces anyway. */
+    qb_proto_header_t batch;
+    qb_err_t e = qb_proto_header_init(&batch, producer, 0, NULL);
+    if (e) return qb_err_set(errstr, errstr_size, e, "bad producer name '%s'", producer);
     for (size_t i = 0; i < n; i++) {
         const qb_bar_t *b = &bars[i];
-        qb_proto_header_t h;
-        qb_err_t e = qb_proto_header_init(&h, producer, b->ts, NULL);
-        if (e) return qb_err_set(errstr, errstr_size, e, "bad producer name '%s'", producer);
-        qb_md_bar_event_id(b, h.event_id); /* deterministic, same storage */
+        char event_id[37];
+        qb_md_bar_event_id(b, event_id);
+        Qb__V1__Header h = QB__V1__HEADER__INIT;
+        h.event_id = event_id;
+        h.event_time = b->ts;
+        h.produced_time = qb_time_now();
+        h.producer = batch.producer;
+        h.trace_id = batch.trace_id;
+        h.schema_version = QB_PROTO_SCHEMA_VERSION;
         Qb__V1__Bar pb = QB__V1__BAR__INIT;
-        pb.header = &h.pb;
+        pb.header = &h;
         pb.symbol = (char *)b->symbol.s;
         pb.timeframe = (char *)b->timeframe;
         pb.ts = b->ts;
@@ -77,7 +89,7 @@ qb_err_t qb_md_publish_bars(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t 
         pb.volume = b->volume;
         pb.source = (char *)(source ? source : "");
         e = qb_producer_send_msg(p, "md.bars", b->symbol.s, strlen(b->symbol.s), &pb.base,
-                                 h.trace_id);
+                                 batch.trace_id);
         if (e)
             return qb_err_set(errstr, errstr_size, e, "publish %s %s bar %zu of %zu: %s",
                               b->symbol.s, b->timeframe, i, n, qb_err_str(e));

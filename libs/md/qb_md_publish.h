@@ -28,7 +28,8 @@
 /* The deterministic event id of a bar. */
 void qb_md_bar_event_id(const qb_bar_t *bar, char out[37]);
 
-/* Queue every bar on md.bars (time order per symbol is the caller's order)
+/* Queue every bar on md.bars (time order per symbol is the caller's order;
+ * one trace id for the whole call)
  * and update Redis with each symbol's last bar of the batch. `source` goes
  * into Bar.source, `producer` into the header. QB_OK means queued: call
  * qb_producer_flush() before recording the batch as published. */

@@ -8,13 +8,18 @@
  *      microseconds and values as fixed-point bigint (x 1e8);
  *   2. md.bars_ensure_partitions(min ts, max ts) creates missing yearly
  *      partitions;
- *   3. if any bar of this asset/timeframe exists in [min, max]: staged rows
+ *   3. under a per-asset advisory lock (loaders of one asset take turns), if
+ *      any bar of this asset/timeframe exists in [min, max]: staged rows
  *      whose key exists with ANY price (open/high/low/close) differing by
  *      more than `tolerance` (relative to the stored price; default 0.5%) are
  *      recorded in md.bar_conflicts (once per distinct incoming bar), whatever
  *      the source; the stored bar stays;
  *   4. INSERT ... SELECT ... ON CONFLICT (asset_id, timeframe, ts) DO NOTHING:
- *      loading the same data twice leaves one copy.
+ *      loading the same data twice leaves one copy. When nothing is stored
+ *      in the range (new history, the common case) a plain INSERT is used:
+ *      ON CONFLICT on a partitioned table costs about twice as much per row.
+ *      So bars within one call must have distinct timestamps (the validator
+ *      guarantees it; a duplicate would fail the load with QB_ERR_CONFLICT).
  * A failure rolls the whole batch back. The caller must not be inside a
  * transaction.
  *
