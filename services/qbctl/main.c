@@ -5,6 +5,8 @@
  *   qbctl tail TOPIC [options]             print messages as JSON lines
  *   qbctl produce TOPIC [options]          JSON lines on stdin -> protobuf
  *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
+ *   qbctl replay [--from D --to D ...]     re-publish stored bars onto md.bars
+ *   qbctl data gaps SYMBOL                 missing bars vs the exchange calendar
  *
  * It grows with the platform. Each command lives in its own file
  * (cmd_*.c); this file parses the command line and the configuration. */
@@ -51,7 +53,25 @@ static const char *qbctl_about =
     "                                   validate and load bars into md.bars (idempotent);\n"
     "                                   rejected rows as FILE:LINE: reason on stderr, exit 1\n"
     "                                   if any; columns are header names or 0-based indexes,\n"
-    "                                   positional or key=value (time=Date,open=Open,...)";
+    "                                   positional or key=value (time=Date,open=Open,...)\n"
+    "  actions import --csv FILE --symbol SYM [--asset-class equity] [--source NAME]\n"
+    "                                   load splits and dividends (CSV date,kind,value; kind\n"
+    "                                   split with 2:1, 3-for-2 or 1.5, or dividend with the\n"
+    "                                   cash amount); any rejected line (FILE:LINE: reason on\n"
+    "                                   stderr) stores nothing, exit 1\n"
+    "  actions list SYM                 the stored actions, as the same CSV\n"
+    "  bars SYM [--from D] [--to D] [--timeframe 1d] [--adjust raw|split|total]\n"
+    "                                   stored bars as CSV, adjusted on read for splits\n"
+    "                                   (split) or splits and dividends (total); from/to\n"
+    "                                   inclusive\n"
+    "  replay [--from D] [--to D] [--symbols A,B] [--timeframe 1d] [--speed N|max]\n"
+    "                                   re-publish stored bars with open time in [from, to)\n"
+    "                                   onto md.bars in time order (ties by symbol), at N x\n"
+    "                                   bar time or as fast as possible (max, the default);\n"
+    "                                   same event ids as the original publish\n"
+    "  data gaps SYMBOL [--timeframe 1d] [--from D] [--to D] [--calendar XNYS|24x7]\n"
+    "                                   missing bars vs the exchange calendar, one span per\n"
+    "                                   line: FROM TO BARS ([FROM, TO) is what to fetch)";
 
 static void qbctl_usage(FILE *f) {
     qb_cfg_section_t s = {"qbctl", qbctl_table, &qbctl_cfg};
@@ -81,6 +101,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tail") == 0) return qbctl_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "produce") == 0) return qbctl_produce(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0) return qbctl_import(argc - 1, argv + 1);
+    if (strcmp(cmd, "actions") == 0 || strcmp(cmd, "bars") == 0) return qbctl_actions(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0) return qbctl_replay(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }

@@ -19,6 +19,9 @@ int qbctl_topics(int argc, char **argv);
 int qbctl_tail(int argc, char **argv);
 int qbctl_produce(int argc, char **argv);
 int qbctl_import(int argc, char **argv);
+int qbctl_actions(int argc, char **argv); /* "actions ..." and "bars ..." */
+int qbctl_replay(int argc, char **argv);
+int qbctl_data(int argc, char **argv);
 
 /* Parse a non-negative integer option value; exits 2 with a message naming
  * the option when it is not one. */
