@@ -11,8 +11,8 @@
  *       The stored actions as the same CSV (re-importable).
  *   qbctl bars SYM [--from D] [--to D] [--timeframe 1d] [--adjust raw|split|total]
  *       Stored bars as CSV time,open,high,low,close,volume, adjusted on read
- *       (libs/md/qb_md_adjust.h); --from/--to are dates or ISO times, both
- *       inclusive (a date --to means through the end of that day). Skipped
+ *       (libs/md/qb_md_adjust.h); --from/--to are dates or ISO times, bar
+ *       open times in [from, to) like every qbctl range (replay, data gaps). Skipped
  *       dividends are reported on stderr.
  *
  * Exit: 0 success, 1 rejects, an unknown symbol or an error, 2 usage.
@@ -182,14 +182,13 @@ static int actions_list(int argc, char **argv) {
 
 /* A date (YYYY-MM-DD) or ISO time; `end` makes it the exclusive bound just
  * after it (the next midnight for a date, +1 ns for a time). */
-static int bars_time(const char *opt, const char *val, int end, qb_time_t *out) {
+static int bars_time(const char *opt, const char *val, qb_time_t *out) {
     char err[256];
     size_t len = strlen(val);
     if (qb_time_parse_ex(val, len, out, err, sizeof err) != QB_OK) {
         fprintf(stderr, "qbctl bars: %s '%s': %s\n", opt, val, err);
         return -1;
     }
-    if (end) *out += len == 10 ? QB_NS_PER_DAY : 1;
     return 0;
 }
 
@@ -227,7 +226,7 @@ static int bars_cmd(int argc, char **argv) {
     if (qb_timeframe_parse(tf, &tfns) != QB_OK)
         return actions_usage("bars: --timeframe must be one of 1m 5m 15m 30m 1h 4h 1d 1w");
     qb_time_t from = 0, to = 0;
-    if ((from_s && bars_time("--from", from_s, 0, &from) != 0) || (to_s && bars_time("--to", to_s, 1, &to) != 0))
+    if ((from_s && bars_time("--from", from_s, &from) != 0) || (to_s && bars_time("--to", to_s, &to) != 0))
         return 2;
     if (from == 0 && from_s) from = -1; /* 0 would mean "no bound" */
     if (from && to && to <= from) return actions_usage("bars: --to is before --from");

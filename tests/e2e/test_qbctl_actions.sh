@@ -11,7 +11,7 @@
 #  - `bars --adjust raw|split|total` over six hand-written daily bars: the
 #    split halves prices and doubles volume before 2024-01-04; total also
 #    applies f = 1 - 0.25/53.5 (53.5 = the close before 2024-01-08);
-#    --from/--to are inclusive dates;
+#    --from/--to select bar open times in [from, to);
 #  - md.bars is unchanged by all of it (md5 before/after);
 #  - unknown symbol exit 1, bad usage exit 2.
 set -euo pipefail
@@ -76,13 +76,13 @@ printf 'date,kind,value\n2024-01-04,split,2:1\n2024-01-08,dividend,0.25\n' | dif
 before=$(md5bars)
 
 # raw: the stored bars
-run bars ACT --from 2024-01-02 --to 2024-01-09
+run bars ACT --from 2024-01-02 --to 2024-01-10
 [ $rc -eq 0 ] || fail "bars (raw) exited $rc"
 [ "$(sed -n 2p "$T/out")" = "2024-01-02,100,104,98,102,1000" ] || fail "raw first bar"
 [ "$(wc -l <"$T/out")" = 7 ] || fail "raw: want header + 6 bars"
 
 # split: before 01-04 prices / 2, volume * 2; on/after unchanged
-run bars ACT --from 2024-01-02 --to 2024-01-09 --timeframe 1d --adjust split
+run bars ACT --from 2024-01-02 --to 2024-01-10 --timeframe 1d --adjust split
 [ $rc -eq 0 ] || fail "bars --adjust split exited $rc"
 cat >"$T/want" <<'EOF'
 time,open,high,low,close,volume
@@ -98,7 +98,7 @@ diff "$T/want" "$T/out" >&2 || fail "bars --adjust split output"
 # total: also * f = 53.25/53.5 before 01-08, each value rounded once
 # (half-even, 1e-8): 01-02 open 100/2*f = 49.766355140.. -> 49.76635514,
 # 01-05 close 53.5*f = 53.25 exactly; volume is split-adjusted only
-run bars ACT --from 2024-01-02 --to 2024-01-08 --adjust total
+run bars ACT --from 2024-01-02 --to 2024-01-09 --adjust total
 [ $rc -eq 0 ] || fail "bars --adjust total exited $rc"
 cat >"$T/want" <<'EOF'
 time,open,high,low,close,volume
