@@ -5,13 +5,10 @@
  * response body into an array of bars (or a QB_ERR_PARSE) before the sink
  * sees any of it.
  *
- * Numbers. cJSON keeps only a double, not the text. A price is turned into
- * a qb_dec_t by printing that double with the fewest significant digits
- * (15, 16 or 17) that read back to the same double, in the C locale, and
- * handing the text to qb_dec_parse_round (half-even). Any decimal text of up
- * to 15 significant digits survives text -> double -> %.15g unchanged, so
- * for every real price (<= 15 digits) this is exactly the vendor's text:
- * 187.4321 becomes 18743210000, never 18743209999.
+ * Numbers. cJSON keeps only a double, not the text: a price becomes a
+ * qb_dec_t through qb_md_vendor_dec (qb_md_vendor.h), exact for every
+ * vendor text of up to 15 significant digits: 187.4321 becomes
+ * 18743210000, never 18743209999.
  *
  * Daily dates. Alpaca stamps 1Day/1Week bars at 00:00 America/New_York,
  * which is 04:00Z (EDT, UTC-4) or 05:00Z (EST, UTC-5) of the same date.
@@ -22,9 +19,6 @@
 #include "md/qb_md_alpaca.h"
 
 #include <cjson/cJSON.h>
-#include <locale.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +28,7 @@
 #include "core/qb_decimal.h"
 #include "core/qb_log.h"
 #include "core/qb_types.h"
+#include "md/qb_md_vendor.h"
 
 typedef struct qb_md_alpaca_s {
     qb_md_source_t base; /* first: the interface */
@@ -73,27 +68,6 @@ const char *qb_md_alpaca_timeframe(const char *timeframe) {
     for (size_t i = 0; timeframe && i < sizeof(qb_alpaca_tfs) / sizeof(qb_alpaca_tfs[0]); i++)
         if (strcmp(timeframe, qb_alpaca_tfs[i].tf) == 0) return qb_alpaca_tfs[i].vendor;
     return NULL;
-}
-
-/* ---- JSON number -> decimal (see the top of the file) ---------------------- */
-
-static pthread_once_t qb_alpaca_loc_once = PTHREAD_ONCE_INIT;
-static locale_t qb_alpaca_c_locale;
-static void qb_alpaca_loc_init(void) { qb_alpaca_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
-
-/* 0 ok, -1 not a finite number, else a qb_err_t from qb_dec_parse_round. */
-static int qb_alpaca_dec(const cJSON *n, qb_dec_t *out) {
-    double d = n->valuedouble;
-    if (!isfinite(d)) return -1;
-    pthread_once(&qb_alpaca_loc_once, qb_alpaca_loc_init);
-    locale_t old = qb_alpaca_c_locale ? uselocale(qb_alpaca_c_locale) : (locale_t)0;
-    char txt[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(txt, sizeof(txt), "%.*g", prec, d);
-        if (strtod(txt, NULL) == d) break;
-    }
-    if (old) uselocale(old);
-    return (int)qb_dec_parse_round(txt, strlen(txt), out, QB_ROUND_HALF_EVEN);
 }
 
 /* ---- fetch ------------------------------------------------------------------ */
@@ -159,8 +133,7 @@ static qb_err_t qb_alpaca_page(const char *body, size_t len, int page, const qb_
     }
     /* Rejects are collected and only reported once the page is known good,
      * so a page that fails as a whole reports nothing but its error. */
-    char (*rej)[128] = NULL;
-    size_t nrej = 0;
+    qb_md_vendor_rejects_t rej = {NULL, 0};
     int item = 0;
     cJSON *it;
     cJSON_ArrayForEach(it, bars) {
@@ -196,18 +169,14 @@ static qb_err_t qb_alpaca_page(const char *body, size_t len, int page, const qb_
                                  qb_alpaca_fields[k]);
                 continue;
             }
-            int rc = qb_alpaca_dec(f[k], dst);
-            if (rc && !why[0])
-                snprintf(why, sizeof(why), "'%s' %s", qb_alpaca_fields[k],
-                         rc == QB_ERR_OVERFLOW ? "out of range" : "is not a decimal");
+            qb_md_vendor_dec_field(f[k], qb_alpaca_fields[k], dst, why, sizeof(why));
         }
         if (err) break;
         if (missing) snprintf(why, sizeof(why), "missing '%s'", missing);
         if (why[0]) {
-            void *nr = realloc(rej, (nrej + 1) * sizeof(*rej));
-            if (!nr) { err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory"); break; }
-            rej = nr;
-            snprintf(rej[nrej++], sizeof(*rej), "%d %s", item, why);
+            char where[48];
+            snprintf(where, sizeof(where), "alpaca page %d item %d", page, item);
+            if ((err = qb_md_vendor_reject(&rej, where, why, errstr, errstr_size))) break;
             continue;
         }
         if (daily) {
@@ -218,17 +187,10 @@ static qb_err_t qb_alpaca_page(const char *body, size_t len, int page, const qb_
         pg->bars[pg->n++] = b;
     }
     if (!err) {
-        for (size_t i = 0; i < nrej; i++) {
-            char where[160];
-            char *sp = strchr(rej[i], ' ');
-            *sp = '\0';
-            snprintf(where, sizeof(where), "alpaca page %d item %s", page, rej[i]);
-            QB_DEBUG("%s: %s", where, sp + 1);
-            if (sink->reject) sink->reject(sink->opaque, where, sp + 1);
-        }
-        *rejected += nrej;
+        qb_md_vendor_rejects_deliver(&rej, sink->reject, sink->opaque);
+        *rejected += rej.n;
     }
-    free(rej);
+    qb_md_vendor_rejects_free(&rej);
 done:
     cJSON_Delete(root);
     if (err) qb_alpaca_page_free(pg);
@@ -244,11 +206,9 @@ static qb_err_t qb_alpaca_fetch(qb_md_source_t *src, const qb_md_request_t *req,
                           "alpaca: timeframe '%s' not supported (1m 5m 15m 30m 1h 4h 1d 1w)",
                           req->timeframe);
     qb_bar_t tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    char sub[256];
-    if (qb_symbol_set(&tmpl.symbol, req->symbol, sub, sizeof(sub)) != QB_OK)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "alpaca: %s", sub);
-    snprintf(tmpl.timeframe, sizeof(tmpl.timeframe), "%s", req->timeframe);
+    qb_err_t terr = qb_md_vendor_bar_tmpl(&tmpl, "alpaca", req->symbol, req->timeframe, errstr,
+                                          errstr_size);
+    if (terr) return terr;
     int daily = strcmp(req->timeframe, "1d") == 0 || strcmp(req->timeframe, "1w") == 0;
     qb_time_t to = req->to ? req->to : INT64_MAX;
 
@@ -322,9 +282,9 @@ static const qb_md_source_ops_t qb_alpaca_ops = {"alpaca", qb_alpaca_fetch, qb_a
 qb_md_source_t *qb_md_alpaca_source_new(const char *base_url, const qb_md_alpaca_opts_t *opts,
                                         char *errstr, size_t errstr_size) {
     qb_alpaca_cfg_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    qb_cfg_section_t sec = {"Alpaca", qb_alpaca_cfg_table, &cfg};
-    if (qb_config_load(&sec, 1, errstr, errstr_size) != QB_OK) return NULL;
+    if (qb_md_vendor_config_load("Alpaca", qb_alpaca_cfg_table, &cfg, sizeof(cfg), errstr,
+                                 errstr_size) != QB_OK)
+        return NULL;
     qb_md_alpaca_opts_t o;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof(o));
@@ -341,20 +301,12 @@ qb_md_source_t *qb_md_alpaca_source_new(const char *base_url, const qb_md_alpaca
     a->page_limit = o.page_limit ? o.page_limit : 10000;
     const char *feed = o.feed ? o.feed : cfg.feed;
     if (feed && *feed && !(a->feed = strdup(feed))) goto oom;
-    qb_http_opts_t ho = o.http;
-    ho.source = "alpaca";
-    ho.base_url = base_url && *base_url ? base_url : QB_MD_ALPACA_DEFAULT_URL;
-    ho.rate_per_sec = (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0;
-    ho.rate_burst = 1;
-    a->http = qb_http_new(&ho, errstr, errstr_size);
+    const qb_md_vendor_cred_t creds[] = {{0, "APCA-API-KEY-ID", cfg.key_id},
+                                         {0, "APCA-API-SECRET-KEY", cfg.secret_key}};
+    a->http = qb_md_vendor_http_new(&o.http, "alpaca", base_url, QB_MD_ALPACA_DEFAULT_URL,
+                                    (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0,
+                                    creds, 2, errstr, errstr_size);
     if (!a->http) {
-        qb_alpaca_destroy(&a->base);
-        return NULL;
-    }
-    if (qb_http_add_header(a->http, "APCA-API-KEY-ID", cfg.key_id, 1, errstr, errstr_size) ||
-        qb_http_add_header(a->http, "APCA-API-SECRET-KEY", cfg.secret_key, 1, errstr,
-                           errstr_size) ||
-        qb_http_add_header(a->http, "Accept", "application/json", 0, errstr, errstr_size)) {
         qb_alpaca_destroy(&a->base);
         return NULL;
     }

@@ -8,9 +8,7 @@
 #include "md/qb_md_coinbase.h"
 
 #include <cjson/cJSON.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +17,7 @@
 #include "core/qb_decimal.h"
 #include "core/qb_log.h"
 #include "core/qb_types.h"
+#include "md/qb_md_vendor.h"
 
 typedef struct qb_md_coinbase_s {
     qb_md_source_t base; /* first: the interface */
@@ -46,30 +45,6 @@ int qb_md_coinbase_granularity(const char *timeframe) {
     return 0;
 }
 
-static pthread_once_t qb_coinbase_loc_once = PTHREAD_ONCE_INIT;
-static locale_t qb_coinbase_c_locale;
-static void qb_coinbase_loc_init(void) { qb_coinbase_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
-
-/* 0 ok, -1 not finite, else the qb_err_t of qb_dec_parse_round. */
-static int qb_coinbase_dec(const cJSON *n, qb_dec_t *out) {
-    double d = n->valuedouble;
-    if (!isfinite(d)) return -1;
-    pthread_once(&qb_coinbase_loc_once, qb_coinbase_loc_init);
-    locale_t old = qb_coinbase_c_locale ? uselocale(qb_coinbase_c_locale) : (locale_t)0;
-    char txt[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(txt, sizeof(txt), "%.*g", prec, d);
-        if (strtod(txt, NULL) == d) break;
-    }
-    if (old) uselocale(old);
-    return (int)qb_dec_parse_round(txt, strlen(txt), out, QB_ROUND_HALF_EVEN);
-}
-
-typedef struct qb_coinbase_rej_s {
-    char where[48];
-    char reason[80];
-} qb_coinbase_rej_t;
-
 /* A parsed candle and its item number (for ordering and messages). */
 typedef struct qb_coinbase_candle_s {
     qb_bar_t bar;
@@ -79,25 +54,20 @@ typedef struct qb_coinbase_candle_s {
 typedef struct qb_coinbase_win_s {
     qb_coinbase_candle_t *c;
     size_t n;
-    qb_coinbase_rej_t *rej;
-    size_t nrej;
+    qb_md_vendor_rejects_t rej;
 } qb_coinbase_win_t;
 
 static void qb_coinbase_win_free(qb_coinbase_win_t *w) {
     free(w->c);
-    free(w->rej);
+    qb_md_vendor_rejects_free(&w->rej);
     memset(w, 0, sizeof(*w));
 }
 
 static qb_err_t qb_coinbase_reject(qb_coinbase_win_t *w, int window, int item, const char *why,
                                    char *errstr, size_t errstr_size) {
-    void *nr = realloc(w->rej, (w->nrej + 1) * sizeof(*w->rej));
-    if (!nr) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
-    w->rej = nr;
-    qb_coinbase_rej_t *r = &w->rej[w->nrej++];
-    snprintf(r->where, sizeof(r->where), "coinbase window %d item %d", window, item);
-    snprintf(r->reason, sizeof(r->reason), "%s", why);
-    return QB_OK;
+    char where[48];
+    snprintf(where, sizeof(where), "coinbase window %d item %d", window, item);
+    return qb_md_vendor_reject(&w->rej, where, why, errstr, errstr_size);
 }
 
 static int qb_coinbase_cmp(const void *a, const void *b) {
@@ -115,14 +85,10 @@ static qb_err_t qb_coinbase_window(const char *body, size_t len, int window, con
                                    qb_time_t from, qb_time_t to, qb_coinbase_win_t *w,
                                    char *errstr, size_t errstr_size) {
     memset(w, 0, sizeof(*w));
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        return qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
-                          "coinbase window %d: body is not JSON (error at byte %zu of %zu)",
-                          window, at, len);
-    }
+    char pos[48];
+    snprintf(pos, sizeof(pos), "coinbase window %d", window);
+    cJSON *root = qb_md_vendor_parse(body, len, pos, errstr, errstr_size);
+    if (!root) return QB_ERR_PARSE;
     qb_err_t err = QB_OK;
     if (!cJSON_IsArray(root)) {
         err = qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
@@ -168,10 +134,7 @@ static qb_err_t qb_coinbase_window(const char *body, size_t len, int window, con
                                      window, item);
                 continue;
             }
-            int rc = qb_coinbase_dec(f, dst[k]);
-            if (rc && !why[0])
-                snprintf(why, sizeof(why), "'%s' %s", qb_coinbase_fields[k],
-                         rc == QB_ERR_OVERFLOW ? "out of range" : "is not a decimal");
+            qb_md_vendor_dec_field(f, qb_coinbase_fields[k], dst[k], why, sizeof(why));
         }
         if (err) break;
         if (nulls[0]) snprintf(why, sizeof(why), "null %s", nulls);
@@ -216,11 +179,9 @@ static qb_err_t qb_coinbase_fetch(qb_md_source_t *src, const qb_md_request_t *re
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
                           "coinbase: adjusted bars do not exist for crypto");
     qb_bar_t tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    char sub[256];
-    if (qb_symbol_set(&tmpl.symbol, req->symbol, sub, sizeof(sub)) != QB_OK)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "coinbase: %s", sub);
-    snprintf(tmpl.timeframe, sizeof(tmpl.timeframe), "%s", req->timeframe);
+    qb_err_t err = qb_md_vendor_bar_tmpl(&tmpl, "coinbase", req->symbol, req->timeframe, errstr,
+                                         errstr_size);
+    if (err) return err;
     char path[160], enc[96];
     if (qb_http_url_encode(tmpl.symbol.s, enc, sizeof(enc)) >= sizeof(enc))
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "coinbase: symbol too long");
@@ -236,7 +197,6 @@ static qb_err_t qb_coinbase_fetch(qb_md_source_t *src, const qb_md_request_t *re
     char gs[16];
     snprintf(gs, sizeof(gs), "%d", gran);
 
-    qb_err_t err = QB_OK;
     size_t total = 0, rejected = 0;
     int window = 0;
     for (qb_time_t ws = start; ws < to;) {
@@ -254,11 +214,8 @@ static qb_err_t qb_coinbase_fetch(qb_md_source_t *src, const qb_md_request_t *re
                                      errstr_size);
         qb_http_resp_free(&resp);
         if (err) break;
-        for (size_t i = 0; i < w.nrej; i++) {
-            QB_DEBUG("%s: %s", w.rej[i].where, w.rej[i].reason);
-            if (sink->reject) sink->reject(sink->opaque, w.rej[i].where, w.rej[i].reason);
-        }
-        rejected += w.nrej;
+        qb_md_vendor_rejects_deliver(&w.rej, sink->reject, sink->opaque);
+        rejected += w.rej.n;
         QB_DEBUG("coinbase: %s %s window %d: %zu bars", tmpl.symbol.s, req->timeframe, window,
                  w.n);
         if (w.n) {
@@ -296,9 +253,9 @@ qb_md_source_t *qb_md_coinbase_source_new(const char *base_url,
                                           const qb_md_coinbase_opts_t *opts, char *errstr,
                                           size_t errstr_size) {
     qb_coinbase_cfg_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    qb_cfg_section_t sec = {"Coinbase", qb_coinbase_cfg_table, &cfg};
-    if (qb_config_load(&sec, 1, errstr, errstr_size) != QB_OK) return NULL;
+    if (qb_md_vendor_config_load("Coinbase", qb_coinbase_cfg_table, &cfg, sizeof(cfg), errstr,
+                                 errstr_size) != QB_OK)
+        return NULL;
     qb_md_coinbase_opts_t o;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof(o));
@@ -316,14 +273,10 @@ qb_md_source_t *qb_md_coinbase_source_new(const char *base_url,
     }
     cb->base.ops = &qb_coinbase_ops;
     cb->window_candles = o.window_candles ? o.window_candles : QB_MD_COINBASE_MAX_CANDLES;
-    qb_http_opts_t ho = o.http;
-    ho.source = "coinbase";
-    ho.base_url = base_url && *base_url ? base_url : QB_MD_COINBASE_DEFAULT_URL;
-    ho.rate_per_sec = o.rate_per_sec > 0 ? o.rate_per_sec : cfg.rate_per_sec;
-    ho.rate_burst = 1;
-    cb->http = qb_http_new(&ho, errstr, errstr_size);
-    if (!cb->http ||
-        qb_http_add_header(cb->http, "Accept", "application/json", 0, errstr, errstr_size)) {
+    cb->http = qb_md_vendor_http_new(&o.http, "coinbase", base_url, QB_MD_COINBASE_DEFAULT_URL,
+                                     o.rate_per_sec > 0 ? o.rate_per_sec : cfg.rate_per_sec, NULL,
+                                     0, errstr, errstr_size);
+    if (!cb->http) {
         qb_coinbase_destroy(&cb->base);
         return NULL;
     }

@@ -19,6 +19,7 @@
 #include "core/qb_config.h"
 #include "core/qb_decimal.h"
 #include "core/qb_log.h"
+#include "md/qb_md_vendor.h"
 
 #define QB_FRED_SERIES_MAX 64
 
@@ -44,9 +45,9 @@ static const qb_cfg_entry_t qb_fred_cfg_table[] = {
 qb_md_fred_t *qb_md_fred_new(const char *base_url, const qb_md_fred_opts_t *opts, char *errstr,
                              size_t errstr_size) {
     qb_fred_cfg_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    qb_cfg_section_t sec = {"FRED", qb_fred_cfg_table, &cfg};
-    if (qb_config_load(&sec, 1, errstr, errstr_size) != QB_OK) return NULL;
+    if (qb_md_vendor_config_load("FRED", qb_fred_cfg_table, &cfg, sizeof(cfg), errstr,
+                                 errstr_size) != QB_OK)
+        return NULL;
     qb_md_fred_opts_t o;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof(o));
@@ -62,14 +63,11 @@ qb_md_fred_t *qb_md_fred_new(const char *base_url, const qb_md_fred_opts_t *opts
         return NULL;
     }
     f->page_limit = o.page_limit ? o.page_limit : QB_MD_FRED_MAX_LIMIT;
-    qb_http_opts_t ho = o.http;
-    ho.source = "fred";
-    ho.base_url = base_url && *base_url ? base_url : QB_MD_FRED_DEFAULT_URL;
-    ho.rate_per_sec = (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0;
-    ho.rate_burst = 1;
-    f->http = qb_http_new(&ho, errstr, errstr_size);
-    if (!f->http || qb_http_add_param(f->http, "api_key", cfg.api_key, 1, errstr, errstr_size) ||
-        qb_http_add_header(f->http, "Accept", "application/json", 0, errstr, errstr_size)) {
+    const qb_md_vendor_cred_t creds[] = {{1, "api_key", cfg.api_key}};
+    f->http = qb_md_vendor_http_new(&o.http, "fred", base_url, QB_MD_FRED_DEFAULT_URL,
+                                    (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0,
+                                    creds, 1, errstr, errstr_size);
+    if (!f->http) {
         qb_md_fred_destroy(f);
         return NULL;
     }
@@ -84,24 +82,18 @@ void qb_md_fred_destroy(qb_md_fred_t *f) {
 
 /* ---- one page ------------------------------------------------------------------ */
 
-typedef struct qb_fred_rej_s {
-    char where[48];
-    char reason[96];
-    int missing; /* 1: ".", 0: another bad value */
-} qb_fred_rej_t;
-
 typedef struct qb_fred_page_s {
     qb_md_observation_t *obs;
     size_t n;
-    qb_fred_rej_t *rej;
-    size_t nrej;
+    qb_md_vendor_rejects_t rej;
+    size_t nmissing; /* of rej: values "." */
     int items;      /* observations in the body */
     int64_t count;  /* FRED's "count"; -1 when absent */
 } qb_fred_page_t;
 
 static void qb_fred_page_free(qb_fred_page_t *p) {
     free(p->obs);
-    free(p->rej);
+    qb_md_vendor_rejects_free(&p->rej);
     memset(p, 0, sizeof(*p));
 }
 
@@ -109,14 +101,10 @@ static qb_err_t qb_fred_page(const char *body, size_t len, int page, qb_time_t f
                              qb_fred_page_t *pg, char *errstr, size_t errstr_size) {
     memset(pg, 0, sizeof(*pg));
     pg->count = -1;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        return qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
-                          "fred page %d: body is not JSON (error at byte %zu of %zu)", page, at,
-                          len);
-    }
+    char pos[48];
+    snprintf(pos, sizeof(pos), "fred page %d", page);
+    cJSON *root = qb_md_vendor_parse(body, len, pos, errstr, errstr_size);
+    if (!root) return QB_ERR_PARSE;
     qb_err_t err = QB_OK;
     if (!cJSON_IsObject(root)) {
         err = qb_err_set(errstr, errstr_size, QB_ERR_PARSE, "fred page %d: body is not a JSON object",
@@ -172,20 +160,15 @@ static qb_err_t qb_fred_page(const char *body, size_t len, int page, qb_time_t f
         qb_err_t rc = missing ? QB_ERR_PARSE
                               : qb_dec_parse_round(txt, strlen(txt), &o.value, QB_ROUND_HALF_EVEN);
         if (rc) {
-            void *nr = realloc(pg->rej, (pg->nrej + 1) * sizeof(*pg->rej));
-            if (!nr) {
-                err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
-                break;
-            }
-            pg->rej = nr;
-            qb_fred_rej_t *r = &pg->rej[pg->nrej++];
-            r->missing = missing;
-            snprintf(r->where, sizeof(r->where), "fred page %d item %d", page, item);
+            char where[48], reason[sizeof(pg->rej.v->reason)];
+            snprintf(where, sizeof(where), "fred page %d item %d", page, item);
             if (missing)
-                snprintf(r->reason, sizeof(r->reason), "%s: no value ('.')", d->valuestring);
+                snprintf(reason, sizeof(reason), "%s: no value ('.')", d->valuestring);
             else
-                snprintf(r->reason, sizeof(r->reason), "%s: value '%.32s' %s", d->valuestring, txt,
+                snprintf(reason, sizeof(reason), "%s: value '%.32s' %s", d->valuestring, txt,
                          rc == QB_ERR_OVERFLOW ? "out of range" : "is not a decimal");
+            if ((err = qb_md_vendor_reject(&pg->rej, where, reason, errstr, errstr_size))) break;
+            pg->nmissing += (size_t)missing;
             continue;
         }
         if ((from && o.date < from) || (to && o.date >= to)) continue;
@@ -198,12 +181,6 @@ done:
 }
 
 /* ---- fetch ------------------------------------------------------------------------ */
-
-static void qb_fred_date(qb_time_t t, char *buf, size_t cap) {
-    qb_civil_t c;
-    qb_time_to_civil(t, &c);
-    snprintf(buf, cap, "%04d-%02d-%02d", c.year, c.month, c.day);
-}
 
 /* A 4xx with FRED's {"error_code","error_message"}: rewrite errstr with
  * FRED's words; "does not exist" is NOT_FOUND. */
@@ -257,13 +234,13 @@ qb_err_t qb_md_fred_fetch_observations(qb_md_fred_t *f, const char *series_id, q
             return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "fred: 'from' out of range");
         if (d < from) d += QB_NS_PER_DAY;
         if (to && d >= to) return QB_OK; /* no date in [from, to) */
-        qb_fred_date(d, start, sizeof(start));
+        qb_md_vendor_date(d, start, sizeof(start));
     }
     if (to) {
         qb_time_t d;
         if (qb_time_floor(to - 1, QB_NS_PER_DAY, &d) != QB_OK)
             return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "fred: 'to' out of range");
-        qb_fred_date(d, last, sizeof(last));
+        qb_md_vendor_date(d, last, sizeof(last));
     }
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", f->page_limit);
@@ -297,12 +274,9 @@ qb_err_t qb_md_fred_fetch_observations(qb_md_fred_t *f, const char *series_id, q
         if (err) break;
         st.pages++;
         if (pg.count >= 0) st.count = pg.count;
-        for (size_t i = 0; i < pg.nrej; i++) {
-            if (pg.rej[i].missing) st.missing++;
-            else st.rejected++;
-            QB_DEBUG("%s: %s", pg.rej[i].where, pg.rej[i].reason);
-            if (sink->reject) sink->reject(sink->opaque, pg.rej[i].where, pg.rej[i].reason);
-        }
+        st.missing += (int64_t)pg.nmissing;
+        st.rejected += (int64_t)(pg.rej.n - pg.nmissing);
+        qb_md_vendor_rejects_deliver(&pg.rej, sink->reject, sink->opaque);
         QB_DEBUG("fred: %s page %d: %d items, %zu kept", series, page, pg.items, pg.n);
         if (pg.n) err = sink->obs(sink->opaque, pg.obs, pg.n, errstr, errstr_size);
         if (!err) st.delivered += (int64_t)pg.n;

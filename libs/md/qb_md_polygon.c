@@ -4,15 +4,12 @@
  * secret query param, so it is appended to next_url too, and the rate
  * limit); fetch() walks pages; qb_polygon_page() turns one body into bars
  * or a QB_ERR_PARSE before the sink sees any of it. Prices: the JSON
- * double printed with the fewest of 15/16/17 significant digits that read
- * back to it (C locale), then qb_dec_parse_round half-even — exact for any
- * vendor text of up to 15 significant digits. "t" is integer milliseconds. */
+ * double through qb_md_vendor_dec (qb_md_vendor.h) — exact for any vendor
+ * text of up to 15 significant digits. "t" is integer milliseconds. */
 #include "md/qb_md_polygon.h"
 
 #include <cjson/cJSON.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +19,7 @@
 #include "core/qb_decimal.h"
 #include "core/qb_log.h"
 #include "core/qb_types.h"
+#include "md/qb_md_vendor.h"
 
 typedef struct qb_md_polygon_s {
     qb_md_source_t base; /* first: the interface */
@@ -60,25 +58,6 @@ qb_err_t qb_md_polygon_timeframe(const char *tf, int *mult, const char **span) {
     return QB_ERR_INVALID;
 }
 
-static pthread_once_t qb_polygon_loc_once = PTHREAD_ONCE_INIT;
-static locale_t qb_polygon_c_locale;
-static void qb_polygon_loc_init(void) { qb_polygon_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
-
-/* 0 ok, -1 not finite, else the qb_err_t of qb_dec_parse_round. */
-static int qb_polygon_dec(const cJSON *n, qb_dec_t *out) {
-    double d = n->valuedouble;
-    if (!isfinite(d)) return -1;
-    pthread_once(&qb_polygon_loc_once, qb_polygon_loc_init);
-    locale_t old = qb_polygon_c_locale ? uselocale(qb_polygon_c_locale) : (locale_t)0;
-    char txt[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(txt, sizeof(txt), "%.*g", prec, d);
-        if (strtod(txt, NULL) == d) break;
-    }
-    if (old) uselocale(old);
-    return (int)qb_dec_parse_round(txt, strlen(txt), out, QB_ROUND_HALF_EVEN);
-}
-
 typedef struct qb_polygon_page_s {
     qb_bar_t *bars;
     size_t n;
@@ -105,8 +84,7 @@ static qb_err_t qb_polygon_page(const char *body, size_t len, int page, const qb
                           "polygon page %d: body is not a JSON object (%zu bytes)", page, len);
     }
     qb_err_t err = QB_OK;
-    char (*rej)[128] = NULL;
-    size_t nrej = 0;
+    qb_md_vendor_rejects_t rej = {NULL, 0};
     cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (status && !cJSON_IsString(status)) {
         err = qb_err_set(errstr, errstr_size, QB_ERR_PARSE, "polygon page %d: 'status' is not a string",
@@ -194,18 +172,14 @@ static qb_err_t qb_polygon_page(const char *body, size_t len, int page, const qb
             }
             qb_dec_t *dst = k == 1 ? &b.open : k == 2 ? &b.high : k == 3 ? &b.low
                           : k == 4 ? &b.close : &b.volume;
-            int rc = qb_polygon_dec(f, dst);
-            if (rc && !why[0])
-                snprintf(why, sizeof(why), "'%s' %s", qb_polygon_fields[k],
-                         rc == QB_ERR_OVERFLOW ? "out of range" : "is not a decimal");
+            qb_md_vendor_dec_field(f, qb_polygon_fields[k], dst, why, sizeof(why));
         }
         if (err) break;
         if (missing) snprintf(why, sizeof(why), "missing '%s'", missing);
         if (why[0]) {
-            void *nr = realloc(rej, (nrej + 1) * sizeof(*rej));
-            if (!nr) { err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory"); break; }
-            rej = nr;
-            snprintf(rej[nrej++], sizeof(*rej), "%d %s", item, why);
+            char where[48];
+            snprintf(where, sizeof(where), "polygon page %d item %d", page, item);
+            if ((err = qb_md_vendor_reject(&rej, where, why, errstr, errstr_size))) break;
             continue;
         }
         if (daily) {
@@ -216,27 +190,14 @@ static qb_err_t qb_polygon_page(const char *body, size_t len, int page, const qb
         pg->bars[pg->n++] = b;
     }
     if (!err) {
-        for (size_t i = 0; i < nrej; i++) {
-            char where[160];
-            char *sp = strchr(rej[i], ' ');
-            *sp = '\0';
-            snprintf(where, sizeof(where), "polygon page %d item %s", page, rej[i]);
-            QB_DEBUG("%s: %s", where, sp + 1);
-            if (sink->reject) sink->reject(sink->opaque, where, sp + 1);
-        }
-        *rejected += nrej;
+        qb_md_vendor_rejects_deliver(&rej, sink->reject, sink->opaque);
+        *rejected += rej.n;
     }
 done:
-    free(rej);
+    qb_md_vendor_rejects_free(&rej);
     cJSON_Delete(root);
     if (err) qb_polygon_page_free(pg);
     return err;
-}
-
-static void qb_polygon_date(qb_time_t t, char *buf, size_t cap) {
-    qb_civil_t c;
-    qb_time_to_civil(t, &c);
-    snprintf(buf, cap, "%04d-%02d-%02d", c.year, c.month, c.day);
 }
 
 static qb_err_t qb_polygon_fetch(qb_md_source_t *src, const qb_md_request_t *req,
@@ -249,19 +210,17 @@ static qb_err_t qb_polygon_fetch(qb_md_source_t *src, const qb_md_request_t *req
                           "polygon: timeframe '%s' not supported (1m 5m 15m 30m 1h 4h 1d 1w)",
                           req->timeframe);
     qb_bar_t tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    char sub[256];
-    if (qb_symbol_set(&tmpl.symbol, req->symbol, sub, sizeof(sub)) != QB_OK)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "polygon: %s", sub);
-    snprintf(tmpl.timeframe, sizeof(tmpl.timeframe), "%s", req->timeframe);
+    qb_err_t terr = qb_md_vendor_bar_tmpl(&tmpl, "polygon", req->symbol, req->timeframe, errstr,
+                                          errstr_size);
+    if (terr) return terr;
     int daily = strcmp(span, "day") == 0 || strcmp(span, "week") == 0;
     qb_time_t to = req->to ? req->to : INT64_MAX;
     qb_time_t last = req->to ? req->to - 1 : qb_time_now();
 
     char from_s[32], to_s[32], enc[96], path[320], limit[16];
     if (daily) {
-        qb_polygon_date(req->from, from_s, sizeof(from_s));
-        qb_polygon_date(last, to_s, sizeof(to_s));
+        qb_md_vendor_date(req->from, from_s, sizeof(from_s));
+        qb_md_vendor_date(last, to_s, sizeof(to_s));
     } else {
         snprintf(from_s, sizeof(from_s), "%lld", (long long)qb_time_to_unix_ms(req->from));
         snprintf(to_s, sizeof(to_s), "%lld", (long long)qb_time_to_unix_ms(last));
@@ -329,9 +288,9 @@ static const qb_md_source_ops_t qb_polygon_ops = {"polygon", qb_polygon_fetch,
 qb_md_source_t *qb_md_polygon_source_new(const char *base_url, const qb_md_polygon_opts_t *opts,
                                          char *errstr, size_t errstr_size) {
     qb_polygon_cfg_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    qb_cfg_section_t sec = {"Polygon", qb_polygon_cfg_table, &cfg};
-    if (qb_config_load(&sec, 1, errstr, errstr_size) != QB_OK) return NULL;
+    if (qb_md_vendor_config_load("Polygon", qb_polygon_cfg_table, &cfg, sizeof(cfg), errstr,
+                                 errstr_size) != QB_OK)
+        return NULL;
     qb_md_polygon_opts_t o;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof(o));
@@ -346,14 +305,12 @@ qb_md_source_t *qb_md_polygon_source_new(const char *base_url, const qb_md_polyg
     }
     pl->base.ops = &qb_polygon_ops;
     pl->page_limit = o.page_limit ? o.page_limit : 50000;
-    qb_http_opts_t ho = o.http;
-    ho.source = "polygon";
-    ho.base_url = base_url && *base_url ? base_url : QB_MD_POLYGON_DEFAULT_URL;
-    ho.rate_per_sec = (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0;
-    ho.rate_burst = 1;
-    pl->http = qb_http_new(&ho, errstr, errstr_size);
-    if (!pl->http || qb_http_add_param(pl->http, "apiKey", cfg.api_key, 1, errstr, errstr_size) ||
-        qb_http_add_header(pl->http, "Accept", "application/json", 0, errstr, errstr_size)) {
+    const qb_md_vendor_cred_t creds[] = {{1, "apiKey", cfg.api_key}};
+    pl->http = qb_md_vendor_http_new(&o.http, "polygon", base_url, QB_MD_POLYGON_DEFAULT_URL,
+                                     (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) /
+                                         60.0,
+                                     creds, 1, errstr, errstr_size);
+    if (!pl->http) {
         qb_polygon_destroy(&pl->base);
         return NULL;
     }

@@ -7,20 +7,16 @@
  * quote arrays), so the arrays are walked side by side through their
  * linked lists (cJSON_GetArrayItem would make it quadratic).
  *
- * Numbers. A price is the JSON double printed with the fewest of 15/16/17
- * significant digits that read back to the same double (C locale), then
- * qb_dec_parse_round half-even — exactly Yahoo's text for any value of up
- * to 15 significant digits (see qb_md_alpaca.c). Timestamps are integer
- * Unix seconds.
+ * Numbers. A price is the JSON double through qb_md_vendor_dec
+ * (qb_md_vendor.h) — exactly Yahoo's text for any value of up to 15
+ * significant digits. Timestamps are integer Unix seconds.
  *
  * Session dates come from the exchange's zone (libs/cal/qb_tz.h, cached per
  * process): the local date of Yahoo's stamp, at 00:00 UTC. */
 #include "md/qb_md_yahoo.h"
 
 #include <cjson/cJSON.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +26,7 @@
 #include "core/qb_config.h"
 #include "core/qb_decimal.h"
 #include "core/qb_log.h"
+#include "md/qb_md_vendor.h"
 
 typedef struct qb_md_yahoo_s {
     qb_md_source_t base; /* first: the interface */
@@ -69,25 +66,6 @@ static int qb_yahoo_window_days(const char *timeframe) {
 }
 
 /* ---- JSON values ------------------------------------------------------------ */
-
-static pthread_once_t qb_yahoo_loc_once = PTHREAD_ONCE_INIT;
-static locale_t qb_yahoo_c_locale;
-static void qb_yahoo_loc_init(void) { qb_yahoo_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
-
-/* 0 ok, -1 not a finite number, else the qb_err_t of qb_dec_parse_round. */
-static int qb_yahoo_dec(const cJSON *n, qb_dec_t *out) {
-    double d = n->valuedouble;
-    if (!isfinite(d)) return -1;
-    pthread_once(&qb_yahoo_loc_once, qb_yahoo_loc_init);
-    locale_t old = qb_yahoo_c_locale ? uselocale(qb_yahoo_c_locale) : (locale_t)0;
-    char txt[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(txt, sizeof(txt), "%.*g", prec, d);
-        if (strtod(txt, NULL) == d) break;
-    }
-    if (old) uselocale(old);
-    return (int)qb_dec_parse_round(txt, strlen(txt), out, QB_ROUND_HALF_EVEN);
-}
 
 /* Integer Unix seconds -> *out; 0 ok, -1 otherwise. */
 static int qb_yahoo_secs(const cJSON *n, qb_time_t *out) {
@@ -149,16 +127,10 @@ static qb_time_t qb_yahoo_session(const qb_yahoo_zone_t *z, qb_time_t t) {
 
 /* ---- one response ------------------------------------------------------------ */
 
-typedef struct qb_yahoo_rej_s {
-    char where[48];
-    char reason[80];
-} qb_yahoo_rej_t;
-
 typedef struct qb_yahoo_chart_s {
     qb_bar_t *bars;
     size_t n;
-    qb_yahoo_rej_t *rej;
-    size_t nrej;
+    qb_md_vendor_rejects_t rej;
     qb_md_yahoo_action_t *acts;
     size_t nacts;
     char asset_class[16];
@@ -166,7 +138,7 @@ typedef struct qb_yahoo_chart_s {
 
 static void qb_yahoo_chart_free(qb_yahoo_chart_t *ch) {
     free(ch->bars);
-    free(ch->rej);
+    qb_md_vendor_rejects_free(&ch->rej);
     free(ch->acts);
     memset(ch, 0, sizeof(*ch));
 }
@@ -255,19 +227,14 @@ static qb_err_t qb_yahoo_bars(const cJSON *r, const qb_yahoo_ctx_t *cx, const qb
                 return qb_err_set(errstr, errstr_size, QB_ERR_PARSE, "%s: '%s' is not a number",
                                   pos, qb_yahoo_cols[k]);
             }
-            int rc = qb_yahoo_dec(v, dst[k]);
-            if (rc && !why[0])
-                snprintf(why, sizeof(why), "'%s' %s", qb_yahoo_cols[k],
-                         rc == QB_ERR_OVERFLOW ? "out of range" : "is not a decimal");
+            qb_md_vendor_dec_field(v, qb_yahoo_cols[k], dst[k], why, sizeof(why));
         }
         if (nulls[0]) snprintf(why, sizeof(why), "null %s", nulls);
         if (why[0]) {
-            void *nr = realloc(ch->rej, (ch->nrej + 1) * sizeof(*ch->rej));
-            if (!nr) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
-            ch->rej = nr;
-            qb_yahoo_rej_t *rj = &ch->rej[ch->nrej++];
-            qb_yahoo_pos(rj->where, sizeof(rj->where), cx->window, item);
-            snprintf(rj->reason, sizeof(rj->reason), "%s", why);
+            char where[48];
+            qb_yahoo_pos(where, sizeof(where), cx->window, item);
+            qb_err_t err = qb_md_vendor_reject(&ch->rej, where, why, errstr, errstr_size);
+            if (err) return err;
             continue;
         }
         if (cx->daily) b.ts = qb_yahoo_session(z, b.ts);
@@ -324,15 +291,15 @@ static qb_err_t qb_yahoo_events(const cJSON *r, const qb_yahoo_ctx_t *cx,
             if (k == 0) {
                 a.kind = QB_MD_ACTION_DIVIDEND;
                 const cJSON *amt = cJSON_GetObjectItemCaseSensitive(e, "amount");
-                if (!cJSON_IsNumber(amt) || qb_yahoo_dec(amt, &a.value) != 0 || a.value < 0)
+                if (!cJSON_IsNumber(amt) || qb_md_vendor_dec(amt, &a.value) != 0 || a.value < 0)
                     bad = "'amount' is not a non-negative number";
             } else {
                 a.kind = QB_MD_ACTION_SPLIT;
                 const cJSON *num = cJSON_GetObjectItemCaseSensitive(e, "numerator");
                 const cJSON *den = cJSON_GetObjectItemCaseSensitive(e, "denominator");
                 if (!cJSON_IsNumber(num) || !cJSON_IsNumber(den) ||
-                    qb_yahoo_dec(num, &a.numerator) != 0 ||
-                    qb_yahoo_dec(den, &a.denominator) != 0 || a.numerator <= 0 ||
+                    qb_md_vendor_dec(num, &a.numerator) != 0 ||
+                    qb_md_vendor_dec(den, &a.denominator) != 0 || a.numerator <= 0 ||
                     a.denominator <= 0)
                     bad = "'numerator'/'denominator' are not positive numbers";
                 else if (qb_dec_div(a.numerator, a.denominator, &a.value, QB_ROUND_HALF_EVEN) !=
@@ -369,13 +336,8 @@ static qb_err_t qb_yahoo_parse(const char *body, size_t len, const qb_yahoo_ctx_
     memset(ch, 0, sizeof(*ch));
     char pos[48];
     qb_yahoo_pos(pos, sizeof(pos), cx->window, 0);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        return qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
-                          "%s: body is not JSON (error at byte %zu of %zu)", pos, at, len);
-    }
+    cJSON *root = qb_md_vendor_parse(body, len, pos, errstr, errstr_size);
+    if (!root) return QB_ERR_PARSE;
     qb_err_t err = QB_OK;
     const cJSON *chart = cJSON_GetObjectItemCaseSensitive(root, "chart");
     if (!cJSON_IsObject(chart)) {
@@ -471,16 +433,13 @@ static qb_err_t qb_yahoo_fetch(qb_md_source_t *src, const qb_md_request_t *req,
                           "yahoo: adjusted bars are not offered (prices are raw except for "
                           "Yahoo's split adjustment; adjust on read)");
     qb_bar_t tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    char sub[256];
-    if (qb_symbol_set(&tmpl.symbol, req->symbol, sub, sizeof(sub)) != QB_OK)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "yahoo: %s", sub);
-    snprintf(tmpl.timeframe, sizeof(tmpl.timeframe), "%s", req->timeframe);
+    qb_err_t err = qb_md_vendor_bar_tmpl(&tmpl, "yahoo", req->symbol, req->timeframe, errstr,
+                                         errstr_size);
+    if (err) return err;
     int daily = strcmp(req->timeframe, "1d") == 0;
     qb_time_t to = req->to ? req->to : qb_time_now();
     int64_t span = (int64_t)qb_yahoo_window_days(req->timeframe) * QB_NS_PER_DAY;
 
-    qb_err_t err = QB_OK;
     size_t total = 0, rejected = 0;
     int window = 0;
     for (qb_time_t ws = req->from; ws < to && !err;) {
@@ -499,11 +458,8 @@ static qb_err_t qb_yahoo_fetch(qb_md_source_t *src, const qb_md_request_t *req,
         err = qb_yahoo_parse(resp.body, resp.body_len, &cx, &ch, errstr, errstr_size);
         qb_http_resp_free(&resp);
         if (err) break;
-        for (size_t i = 0; i < ch.nrej; i++) {
-            QB_DEBUG("%s: %s", ch.rej[i].where, ch.rej[i].reason);
-            if (sink->reject) sink->reject(sink->opaque, ch.rej[i].where, ch.rej[i].reason);
-        }
-        rejected += ch.nrej;
+        qb_md_vendor_rejects_deliver(&ch.rej, sink->reject, sink->opaque);
+        rejected += ch.rej.n;
         QB_DEBUG("yahoo: %s %s window %d: %zu bars", tmpl.symbol.s, req->timeframe, window, ch.n);
         if (ch.n) err = sink->bars(sink->opaque, ch.bars, ch.n, errstr, errstr_size);
         total += ch.n;
@@ -527,9 +483,9 @@ static const qb_md_source_ops_t qb_yahoo_ops = {"yahoo", qb_yahoo_fetch, qb_yaho
 qb_md_source_t *qb_md_yahoo_source_new(const char *base_url, const qb_md_yahoo_opts_t *opts,
                                        char *errstr, size_t errstr_size) {
     qb_yahoo_cfg_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    qb_cfg_section_t sec = {"Yahoo", qb_yahoo_cfg_table, &cfg};
-    if (qb_config_load(&sec, 1, errstr, errstr_size) != QB_OK) return NULL;
+    if (qb_md_vendor_config_load("Yahoo", qb_yahoo_cfg_table, &cfg, sizeof(cfg), errstr,
+                                 errstr_size) != QB_OK)
+        return NULL;
     qb_md_yahoo_opts_t o;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof(o));
@@ -543,14 +499,10 @@ qb_md_source_t *qb_md_yahoo_source_new(const char *base_url, const qb_md_yahoo_o
         return NULL;
     }
     y->base.ops = &qb_yahoo_ops;
-    qb_http_opts_t ho = o.http;
-    ho.source = "yahoo";
-    ho.base_url = base_url && *base_url ? base_url : QB_MD_YAHOO_DEFAULT_URL;
-    ho.rate_per_sec = (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0;
-    ho.rate_burst = 1;
-    y->http = qb_http_new(&ho, errstr, errstr_size);
-    if (!y->http || qb_http_add_header(y->http, "Accept", "application/json", 0, errstr,
-                                       errstr_size)) {
+    y->http = qb_md_vendor_http_new(&o.http, "yahoo", base_url, QB_MD_YAHOO_DEFAULT_URL,
+                                    (o.rate_per_min > 0 ? o.rate_per_min : cfg.rate_per_min) / 60.0,
+                                    NULL, 0, errstr, errstr_size);
+    if (!y->http) {
         qb_yahoo_destroy(&y->base);
         return NULL;
     }
@@ -569,11 +521,8 @@ qb_err_t qb_md_yahoo_fetch_actions(qb_md_source_t *src, const char *symbol, qb_t
                           "yahoo actions: a Yahoo source, a symbol and out/n are required");
     qb_md_yahoo_t *y = (qb_md_yahoo_t *)src;
     qb_bar_t tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    char sub[256];
-    if (qb_symbol_set(&tmpl.symbol, symbol, sub, sizeof(sub)) != QB_OK)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "yahoo: %s", sub);
-    snprintf(tmpl.timeframe, sizeof(tmpl.timeframe), "1d");
+    qb_err_t err = qb_md_vendor_bar_tmpl(&tmpl, "yahoo", symbol, "1d", errstr, errstr_size);
+    if (err) return err;
     if (!to) to = qb_time_now();
     if (to <= from)
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "yahoo actions %s: empty range",
@@ -581,7 +530,7 @@ qb_err_t qb_md_yahoo_fetch_actions(qb_md_source_t *src, const char *symbol, qb_t
     qb_time_t p1 = from, p2 = to;
     qb_yahoo_widen(&p1, &p2);
     qb_http_resp_t resp;
-    qb_err_t err = qb_yahoo_get(y, tmpl.symbol.s, "1d", p1, p2, 1, &resp, errstr, errstr_size);
+    err = qb_yahoo_get(y, tmpl.symbol.s, "1d", p1, p2, 1, &resp, errstr, errstr_size);
     if (err) {
         qb_http_resp_free(&resp);
         return err;

@@ -30,6 +30,7 @@
 #include "md/qb_md_store.h"
 #include "proto/qb_proto.h"
 #include "qb_test.h"
+#include "qb_test_md.h"
 #include "store/qb_migrate.h"
 #include "store/qb_store.h"
 
@@ -37,35 +38,7 @@ static char E[2048];
 
 #define T0 (1704186000LL * QB_NS_PER_SEC) /* 2024-01-02T09:00:00Z */
 
-typedef struct fx_s {
-    char *dsn;
-    qb_store_t *s;
-} fx_t;
-
-static int fx_setup(void **state) {
-    fx_t *f = calloc(1, sizeof(*f));
-    f->dsn = qb_test_db_create();
-    f->s = qb_store_new(f->dsn, E, sizeof E);
-    if (!f->s) return -1;
-    const char *r = getenv("QB_ROOT");
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/sql", r && *r ? r : ".");
-    int applied = 0;
-    if (qb_migrate_apply(f->s, dir, &applied, E, sizeof E) != QB_OK) {
-        fprintf(stderr, "migrate: %s\n", E);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state) {
-    fx_t *f = *state;
-    qb_store_destroy(f->s);
-    qb_test_db_drop(f->dsn);
-    free(f);
-    return 0;
-}
+typedef qb_test_md_db_t fx_t; /* a fresh migrated database */
 
 /* Symbols unique to this process (md.bars is shared by the whole suite). */
 static void unique_prefix(char *buf, size_t cap, char tag) {
@@ -568,11 +541,11 @@ static void test_source_and_errors(void **state) {
 int main(void) {
     qb_log_init("it-md-replay", QB_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_merge_order_exact, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_publish_stored_sequence, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_pacing_and_cancel, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_large_bounded, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_source_and_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_order_exact, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_stored_sequence, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pacing_and_cancel, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_large_bounded, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_source_and_errors, qb_test_md_db_setup, qb_test_md_db_teardown),
     };
     return cmocka_run_group_tests_name("md_replay", tests, NULL, NULL);
 }

@@ -28,45 +28,14 @@
 #include "md/qb_md_sched.h"
 #include "proto/qb_pbjson.h"
 #include "qb_test.h"
+#include "qb_test_md.h"
 #include "qb_test_assert.h"
 #include "store/qb_migrate.h"
 #include "store/qb_store.h"
 
 static char E[2048];
 
-typedef struct fx_s {
-    char *dsn;
-    qb_store_t *s;
-} fx_t;
-
-static const char *root(void) {
-    const char *r = getenv("QB_ROOT");
-    return r && *r ? r : ".";
-}
-
-static int fx_setup(void **state) {
-    fx_t *f = calloc(1, sizeof(*f));
-    f->dsn = qb_test_db_create();
-    f->s = qb_store_new(f->dsn, E, sizeof E);
-    if (!f->s) return -1;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/sql", root());
-    int applied = 0;
-    if (qb_migrate_apply(f->s, dir, &applied, E, sizeof E) != QB_OK) {
-        fprintf(stderr, "migrate: %s\n", E);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state) {
-    fx_t *f = *state;
-    qb_store_destroy(f->s);
-    qb_test_db_drop(f->dsn);
-    free(f);
-    return 0;
-}
+typedef qb_test_md_db_t fx_t; /* a fresh migrated database */
 
 static qb_time_t T(const char *iso) {
     qb_time_t t = 0;
@@ -776,14 +745,14 @@ static void test_commands_from_json(void **state) {
 int main(void) {
     qb_test_env("QB_PG_DSN");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_jobs_persisted, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_due_dependency_order, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_two_handles_one_winner, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_forked_replicas, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_catch_up_once, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_pause_resume_run_now, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_lease_expiry, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_commands_from_json, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_persisted, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_due_dependency_order, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_two_handles_one_winner, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_forked_replicas, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_catch_up_once, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pause_resume_run_now, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expiry, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_commands_from_json, qb_test_md_db_setup, qb_test_md_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

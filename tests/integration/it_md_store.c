@@ -22,45 +22,14 @@
 #include "md/qb_md_ingest.h"
 #include "md/qb_md_store.h"
 #include "qb_test.h"
+#include "qb_test_md.h"
 #include "qb_test_assert.h"
 #include "store/qb_migrate.h"
 #include "store/qb_store.h"
 
 static char E[2048];
 
-typedef struct fx_s {
-    char *dsn;
-    qb_store_t *s;
-} fx_t;
-
-static const char *root(void) {
-    const char *r = getenv("QB_ROOT");
-    return r && *r ? r : ".";
-}
-
-static int fx_setup(void **state) {
-    fx_t *f = calloc(1, sizeof(*f));
-    f->dsn = qb_test_db_create();
-    f->s = qb_store_new(f->dsn, E, sizeof E);
-    if (!f->s) return -1;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/sql", root());
-    int applied = 0;
-    if (qb_migrate_apply(f->s, dir, &applied, E, sizeof E) != QB_OK) {
-        fprintf(stderr, "migrate: %s\n", E);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state) {
-    fx_t *f = *state;
-    qb_store_destroy(f->s);
-    qb_test_db_drop(f->dsn);
-    free(f);
-    return 0;
-}
+typedef qb_test_md_db_t fx_t; /* a fresh migrated database */
 
 static const char *scalar(qb_store_t *s, const char *sql) {
     static char v[4096];
@@ -98,7 +67,7 @@ static qb_err_t on_committed(void *opaque, const qb_bar_t *bars, const uint16_t 
 }
 
 static void fixture(char *buf, size_t cap, const char *name) {
-    snprintf(buf, cap, "%s/tests/fixtures/md/%s", root(), name);
+    snprintf(buf, cap, "%s/tests/fixtures/md/%s", qb_test_md_root(), name);
 }
 
 static qb_err_t import_file(qb_store_t *s, const char *path, const char *symbol,
@@ -300,7 +269,7 @@ static void test_real_data_orcl(void **state) {
     char dir[1024], path[1200];
     const char *sd = getenv("QB_SHARED_DATA");
     if (sd && *sd) snprintf(dir, sizeof dir, "%s", sd);
-    else snprintf(dir, sizeof dir, "%s/../shared/data", root());
+    else snprintf(dir, sizeof dir, "%s/../shared/data", qb_test_md_root());
     snprintf(path, sizeof path, "%s/orcl-1995-2014.txt", dir);
     FILE *fp = fopen(path, "r");
     if (!fp) fail_msg("real data file %s is missing (set QB_SHARED_DATA)", path);
@@ -342,11 +311,11 @@ static void test_real_data_orcl(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_import_twice_one_copy, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_conflict_recorded, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_file, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_missing_schema_and_observations, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_real_data_orcl, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_import_twice_one_copy, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_recorded, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_file, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_schema_and_observations, qb_test_md_db_setup, qb_test_md_db_teardown),
+        cmocka_unit_test_setup_teardown(test_real_data_orcl, qb_test_md_db_setup, qb_test_md_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
