@@ -75,7 +75,7 @@ print("python decoded", bar.symbol, bar.close / 1e8)
 PYEOF
 
 # 3. qbctl tail shows it back as JSON.
-out=$(timeout 30 "$QBCTL" tail md.bars --from-beginning --timeout-ms 3000 | grep "\"$sym\"" | head -1)
+out=$(timeout 30 "$QBCTL" tail md.bars --from-beginning --timeout-ms 3000 | grep "\"$sym\"" | sed -n 1p)
 [ -n "$out" ] || fail "qbctl tail did not print the Bar"
 PYTHONPATH="$gen" "$PY" -c '
 import json, sys

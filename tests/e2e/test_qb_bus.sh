@@ -38,7 +38,7 @@ QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 QB_PROBE_INTERVAL_MS=200 QB_BUS_BOOT
 pid=$!
 wait_file "$T/boot" || fail "no bootstrap file"
 [ "$(head -1 "$T/out")" = "$(cat "$T/boot")" ] || fail "stdout and file disagree"
-curl -fsS "http://127.0.0.1:$port/healthz" | grep -q '"status":"ok"' || fail "/healthz"
+curl -fsS "http://127.0.0.1:$port/healthz" | grep '"status":"ok"' >/dev/null || fail "/healthz"
 for _ in $(seq 1 50); do
   code=$(curl -s -o "$T/ready" -w '%{http_code}' "http://127.0.0.1:$port/readyz")
   [ "$code" = 200 ] && break; sleep 0.1

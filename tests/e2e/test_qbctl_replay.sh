@@ -71,7 +71,7 @@ got() { grep "\"symbol\":\"$1\"" "$T/tail" | while read -r l; do
 # 10 + 3 (subset) for SA, NB for SB.
 [ "$(grep -c "\"symbol\":\"$SA\"" "$T/tail")" = 13 ] || fail "want 13 md.bars messages for $SA"
 [ "$(grep -c "\"symbol\":\"$SB\"" "$T/tail")" = "$NB" ] || fail "want $NB md.bars messages for $SB"
-grep "\"symbol\":\"$SA\"" "$T/tail" | grep -q '"source":"csv"' || fail "stored source not kept"
+grep "\"symbol\":\"$SA\"" "$T/tail" | grep '"source":"csv"' >/dev/null || fail "stored source not kept"
 n=$(grep -c "\"symbol\":\"$SC\"" "$T/tail" || true)
 [ "$n" = 20 ] || fail "md.bars has $n messages for $SC, want 20 (import + replay)"
 ids=$(grep "\"symbol\":\"$SC\"" "$T/tail" | field event_id | sort -u | wc -l)
