@@ -1,0 +1,408 @@
+/* qb-data — the market-data service: runs the persistent ingest jobs of
+ * libs/md/qb_md_sched.h and applies the INGEST_JOB_* control commands.
+ *
+ * Loop (one thread, one PostgreSQL handle, until SIGTERM/SIGINT):
+ *   - poll the control consumer (group "qb-data", topic control):
+ *     INGEST_JOB_* commands go to qb_md_sched_apply_command (a bad command
+ *     is dead-lettered, a database outage retried); other kinds are not
+ *     for qb-data and are acknowledged untouched;
+ *   - every QB_DATA_TICK_MS, one qb_md_sched_tick: each due job is claimed
+ *     and, per symbol, fetched from its source over qb_md_sched_range
+ *     (since_last_bar reads the newest stored bar of the symbol and
+ *     timeframe from md.bars), validated and stored by qb_md_ingest, every
+ *     committed batch published to md.bars (+ Redis latest bar) and the
+ *     producer flushed before the next batch.
+ * Sources by job.source: "synthetic" (seeded generator), "alpaca",
+ * "polygon", "yahoo", "coinbase" (keys and limits from their QB_* env
+ * variables). "csv" jobs are refused for now (a job carries no path).
+ *
+ * SIGTERM: the current symbol finishes, the rest of the run fails with
+ * "interrupted by shutdown" (the job runs again at its next slot), the
+ * consumer is closed (offsets committed), the producer flushed; exit 0.
+ *
+ * Readiness: /readyz needs the bus, PostgreSQL, Redis and, with
+ * QB_DATA_MIGRATE, the migrations applied ("migrations" check). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/qb_bus.h"
+#include "bus/qb_topics.h"
+#include "cache/qb_cache.h"
+#include "core/qb_config.h"
+#include "core/qb_err.h"
+#include "core/qb_log.h"
+#include "core/qb_metrics.h"
+#include "core/qb_time.h"
+#include "md/qb_md_alpaca.h"
+#include "md/qb_md_coinbase.h"
+#include "md/qb_md_ingest.h"
+#include "md/qb_md_polygon.h"
+#include "md/qb_md_publish.h"
+#include "md/qb_md_sched.h"
+#include "md/qb_md_synth.h"
+#include "md/qb_md_yahoo.h"
+#include "qb/v1/control.pb-c.h"
+#include "store/qb_migrate.h"
+#include "store/qb_store.h"
+#include "svc/qb_svc.h"
+
+typedef struct qb_data_cfg_s {
+    int64_t tick_ms;
+    const char *owner;
+    int migrate;
+} qb_data_cfg_t;
+
+static const qb_cfg_entry_t qb_data_cfg_entries[] = {
+    {"data.tick_ms", "QB_DATA_TICK_MS", QB_CFG_INT, "1000", 10, 3600000,
+     offsetof(qb_data_cfg_t, tick_ms), 0, "scheduler tick: how often due jobs are looked for"},
+    {"data.owner", "QB_DATA_OWNER", QB_CFG_STRING, "", 0, 200,
+     offsetof(qb_data_cfg_t, owner), 0,
+     "owner recorded on the runs this replica claims; empty = hostname-pid"},
+    {"data.migrate", "QB_DATA_MIGRATE", QB_CFG_BOOL, "true", 1, 0,
+     offsetof(qb_data_cfg_t, migrate), 0, "apply the migrations of QB_SQL_DIR at start"},
+    {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
+};
+
+typedef struct qb_data_s {
+    qb_svc_t *svc;
+    qb_store_t *store;
+    qb_cache_t *cache; /* NULL without QB_REDIS_URL */
+    qb_producer_t *producer;
+    volatile int migrated;
+    /* per symbol being ingested */
+    const char *source_name;
+    int64_t published;
+} qb_data_t;
+
+static qb_counter_t *qb_data_runs_counter(const char *status) {
+    char labels[64];
+    snprintf(labels, sizeof(labels), "status=\"%s\"", status);
+    return qb_metrics_counter("qb_data_runs_total", "ingest job runs finished by this process",
+                              labels);
+}
+
+/* ---- sources ------------------------------------------------------------- */
+
+static qb_md_source_t *qb_data_source_new(const qb_md_job_t *job, char *errstr,
+                                          size_t errstr_size) {
+    const char *s = job->source;
+    if (strcmp(s, "synthetic") == 0 || strcmp(s, "synth") == 0) {
+        qb_md_synth_opts_t o;
+        qb_md_synth_opts_default(&o, 42);
+        return qb_md_synth_source_new(&o, errstr, errstr_size);
+    }
+    if (strcmp(s, "alpaca") == 0) return qb_md_alpaca_source_new(NULL, NULL, errstr, errstr_size);
+    if (strcmp(s, "polygon") == 0)
+        return qb_md_polygon_source_new(NULL, NULL, errstr, errstr_size);
+    if (strcmp(s, "yahoo") == 0) return qb_md_yahoo_source_new(NULL, NULL, errstr, errstr_size);
+    if (strcmp(s, "coinbase") == 0)
+        return qb_md_coinbase_source_new(NULL, NULL, errstr, errstr_size);
+    if (strcmp(s, "csv") == 0)
+        qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                   "source \"csv\" is not supported by scheduled jobs yet (a job has no "
+                   "file path): use qbctl import");
+    else
+        qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                   "unknown source \"%s\" (synthetic, alpaca, polygon, yahoo, coinbase)", s);
+    return NULL;
+}
+
+/* Open time (ns) of the newest stored bar of symbol/timeframe; 0 if none. */
+static qb_err_t qb_data_last_bar(qb_store_t *s, const char *symbol, const char *timeframe,
+                                 qb_time_t *out, char *errstr, size_t errstr_size) {
+    const char *params[2] = {symbol, timeframe};
+    PGresult *r = NULL;
+    *out = 0;
+    qb_err_t e = qb_store_query(
+        s,
+        "SELECT (extract(epoch FROM max(b.ts)) * 1000000)::bigint FROM md.bars b "
+        "JOIN md.assets a ON a.asset_id = b.asset_id WHERE a.symbol = $1 AND b.timeframe = $2",
+        2, params, &r, errstr, errstr_size);
+    if (e) return e;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *out = (qb_time_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000;
+    PQclear(r);
+    return QB_OK;
+}
+
+/* ---- the run callback ------------------------------------------------------ */
+
+static qb_err_t qb_data_publish(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
+                                size_t n, char *errstr, size_t errstr_size) {
+    qb_data_t *d = opaque;
+    (void)flags;
+    qb_err_t e = qb_md_publish_bars(d->producer, d->cache, bars, n, d->source_name, "qb-data",
+                                    errstr, errstr_size);
+    if (!e && (e = qb_producer_flush(d->producer, 30000)) != QB_OK)
+        qb_err_set(errstr, errstr_size, e,
+                   "md.bars: %zu bars stored but not all published (%s); the next run "
+                   "re-publishes them", n, qb_err_str(e));
+    if (!e) d->published += (int64_t)n;
+    return e;
+}
+
+static void qb_data_reject(void *opaque, const char *where, const char *reason) {
+    (void)opaque;
+    QB_DEBUG("rejected %s: %s", where, reason);
+}
+
+static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, char *errstr,
+                            size_t errstr_size) {
+    qb_data_t *d = opaque;
+    const qb_md_job_t *job = run->job;
+    qb_md_source_t *src = qb_data_source_new(job, errstr, errstr_size);
+    if (!src) {
+        QB_WARN("job %s run %lld: %s", job->name, (long long)run->run_id, errstr);
+        return QB_ERR_INVALID;
+    }
+    qb_err_t err = QB_OK;
+    int failed = 0;
+    char first_err[512] = "";
+    for (size_t i = 0; i < job->nsymbols; i++) {
+        const char *sym = job->symbols[i];
+        char e1[512] = "";
+        if (!qb_svc_running(d->svc)) {
+            err = qb_err_set(errstr, errstr_size, QB_ERR_STATE,
+                             "interrupted by shutdown before symbol %s", sym);
+            break;
+        }
+        qb_time_t last = 0, from = 0, to = 0;
+        qb_err_t e = qb_data_last_bar(store, sym, job->timeframe, &last, e1, sizeof(e1));
+        if (e) {
+            /* The database is gone: the whole run fails. */
+            err = qb_err_set(errstr, errstr_size, e, "%s: last stored bar: %s", sym, e1);
+            break;
+        }
+        qb_md_sched_range(job, run->scheduled_for, last, &from, &to);
+        qb_md_request_t req = {.symbol = sym, .timeframe = job->timeframe, .from = from,
+                               .to = to};
+        qb_md_ingest_opts_t io = {.job = job->name,
+                                  .asset_class = strcmp(job->source, "coinbase") == 0
+                                                     ? "crypto" : "equity",
+                                  .reject_cb = qb_data_reject,
+                                  .committed_cb = qb_data_publish,
+                                  .opaque = d};
+        qb_md_ingest_result_t res;
+        memset(&res, 0, sizeof(res));
+        d->source_name = qb_md_source_name(src);
+        d->published = 0;
+        e = qb_md_ingest(store, src, &req, &io, &res, e1, sizeof(e1));
+        if (res.ingest_id > 0) {
+            qb_err_t ae = qb_md_run_add_log(run, res.ingest_id, res.rows_loaded);
+            if (ae && !e) {
+                e = ae;
+                snprintf(e1, sizeof(e1), "out of memory");
+            }
+        }
+        QB_INFO("job %s run %lld %s %s: %s, %lld loaded, %lld duplicate, %lld rejected, "
+                "%lld published, %lld ms%s%s",
+                job->name, (long long)run->run_id, qb_md_trigger_name(run->trigger), sym,
+                e ? "failed" : "ok", (long long)res.rows_loaded, (long long)res.rows_duplicate,
+                (long long)res.rows_rejected, (long long)d->published,
+                (long long)res.duration_ms, e ? ": " : "", e ? e1 : "");
+        if (e) {
+            failed++;
+            if (!first_err[0]) snprintf(first_err, sizeof(first_err), "%s: %s", sym, e1);
+            if (!err) err = e;
+        }
+    }
+    qb_md_source_destroy(src);
+    if (err && failed && !errstr[0])
+        qb_err_set(errstr, errstr_size, err, "%d of %zu symbols failed; first: %s", failed,
+                   job->nsymbols, first_err);
+    return err;
+}
+
+/* ---- control -------------------------------------------------------------- */
+
+static qb_err_t qb_data_control(const qb_bus_msg_t *m, void *opaque, char *errstr,
+                                size_t errstr_size) {
+    qb_data_t *d = opaque;
+    const Qb__V1__Command *cmd = (const Qb__V1__Command *)m->msg;
+    switch (cmd->kind) {
+    case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_UPSERT:
+    case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_PAUSE:
+    case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_RESUME:
+    case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_DELETE:
+    case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_RUN_NOW:
+        break;
+    default:
+        return QB_OK; /* not for qb-data */
+    }
+    qb_err_t e = qb_md_sched_apply_command(d->store, cmd, qb_time_now(), errstr, errstr_size);
+    const char *name = cmd->params_case == QB__V1__COMMAND__PARAMS_INGEST_JOB &&
+                               cmd->ingest_job && cmd->ingest_job->name
+                           ? cmd->ingest_job->name : "";
+    if (e)
+        QB_WARN("command %s (%d) for job \"%s\": %s%s", cmd->command_id ? cmd->command_id : "",
+                (int)cmd->kind, name, errstr,
+                qb_err_is_retriable(e) ? " (will retry)" : " (dead-lettered)");
+    else
+        QB_INFO("command %s (%d) for job \"%s\" applied", cmd->command_id ? cmd->command_id : "",
+                (int)cmd->kind, name);
+    return e;
+}
+
+/* ---- readiness ------------------------------------------------------------ */
+
+static qb_err_t qb_data_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
+    const qb_data_t *d = opaque;
+    if (d->migrated) return QB_OK;
+    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
+}
+
+/* Apply sql/ until it works (PostgreSQL may come up later) or we are told
+ * to stop. QB_OK, or a non-retriable error (a broken migration). */
+static qb_err_t qb_data_migrate(qb_data_t *d, const char *dir) {
+    char errstr[1024];
+    int logged = 0;
+    while (qb_svc_running(d->svc)) {
+        int applied = 0;
+        qb_err_t e = qb_migrate_apply(d->store, dir, &applied, errstr, sizeof(errstr));
+        if (!e) {
+            QB_INFO("migrations of %s: %d applied", dir, applied);
+            return QB_OK;
+        }
+        if (!qb_err_is_retriable(e)) {
+            QB_ERROR("migrations of %s: %s", dir, errstr);
+            return e;
+        }
+        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
+        usleep(500 * 1000);
+    }
+    return QB_OK;
+}
+
+int main(int argc, char **argv) {
+    static qb_data_cfg_t cfg;
+    static qb_data_t d;
+    static const char about[] =
+        "The market-data service: runs the scheduled ingest jobs (md.ingest_jobs) every\n"
+        "QB_DATA_TICK_MS — fetch from the job's source, validate, store in md.bars,\n"
+        "publish on md.bars (+ latest bar in Redis) — and applies the INGEST_JOB_*\n"
+        "commands of the control topic. Admin port: /healthz, /readyz, /metrics.";
+    char errstr[1024];
+    int rc = 0;
+    d.svc = qb_svc_new(&(qb_svc_def_t){.name = "qb-data", .about = about, .admin_port = 9101,
+                                       .needs = QB_SVC_NEEDS_BUS | QB_SVC_NEEDS_PG |
+                                                QB_SVC_NEEDS_REDIS,
+                                       .table = qb_data_cfg_entries, .cfg = &cfg},
+                       argc, argv, &rc);
+    if (!d.svc) return rc;
+    const qb_svc_common_t *com = qb_svc_common(d.svc);
+
+    char owner[300];
+    if (cfg.owner && *cfg.owner) {
+        snprintf(owner, sizeof(owner), "%s", cfg.owner);
+    } else {
+        char host[256] = "localhost";
+        if (gethostname(host, sizeof(host) - 1) != 0) snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(owner, sizeof(owner), "%s-%d", host, (int)getpid());
+    }
+
+    qb_consumer_t *consumer = NULL;
+    rc = 1;
+    if (qb_topics_init(errstr, sizeof(errstr))) {
+        QB_ERROR("%s", errstr);
+        rc = 2;
+        goto out;
+    }
+    d.store = qb_store_new(com->pg_dsn, errstr, sizeof(errstr));
+    if (!d.store) {
+        QB_ERROR("QB_PG_DSN: %s", errstr);
+        rc = 2;
+        goto out;
+    }
+    if (com->redis_url && *com->redis_url) {
+        d.cache = qb_cache_new(com->redis_url, errstr, sizeof(errstr));
+        if (!d.cache) {
+            QB_ERROR("QB_REDIS_URL: %s", errstr);
+            rc = 2;
+            goto out;
+        }
+    }
+    d.producer = qb_producer_new(errstr, sizeof(errstr));
+    if (!d.producer) {
+        QB_ERROR("producer: %s", errstr);
+        rc = 2;
+        goto out;
+    }
+    d.migrated = !cfg.migrate;
+    qb_svc_add_probe(d.svc, "migrations", qb_data_probe_migrated, &d);
+    if (cfg.migrate) {
+        if (qb_data_migrate(&d, com->sql_dir)) goto out;
+        d.migrated = 1;
+    }
+    const char *topics[] = {"control"};
+    consumer = qb_consumer_new("qb-data", topics, 1, qb_data_control, &d, errstr,
+                               sizeof(errstr));
+    if (!consumer) {
+        QB_ERROR("control consumer: %s", errstr);
+        rc = 2;
+        goto out;
+    }
+    qb_counter_t *c_ok = qb_data_runs_counter("succeeded");
+    qb_counter_t *c_failed = qb_data_runs_counter("failed");
+    qb_counter_t *c_lost = qb_metrics_counter(
+        "qb_data_claims_lost_total", "due runs another replica (or a running run) had", NULL);
+    qb_counter_t *c_tick_err = qb_metrics_counter(
+        "qb_data_tick_errors_total", "scheduler ticks stopped by a store error", NULL);
+    QB_INFO("qb-data ready: owner %s, tick %lld ms, admin port %d", owner,
+            (long long)cfg.tick_ms, qb_svc_admin_port(d.svc));
+
+    rc = 0;
+    qb_time_t next_tick = 0;
+    int tick_err_logged = 0;
+    while (qb_svc_running(d.svc)) {
+        qb_time_t now = qb_time_now();
+        if (now >= next_tick) {
+            qb_md_tick_stats_t st;
+            memset(&st, 0, sizeof(st));
+            qb_err_t e = qb_md_sched_tick(d.store, now, owner, qb_data_run, &d, &st, errstr,
+                                          sizeof(errstr));
+            if (e) {
+                qb_counter_inc(c_tick_err);
+                if (!tick_err_logged++) QB_WARN("scheduler tick: %s", errstr);
+            } else {
+                if (tick_err_logged) QB_INFO("scheduler tick works again");
+                tick_err_logged = 0;
+            }
+            qb_counter_add(c_ok, (uint64_t)st.succeeded);
+            qb_counter_add(c_failed, (uint64_t)st.failed);
+            qb_counter_add(c_lost, (uint64_t)st.lost);
+            if (st.claimed)
+                QB_INFO("tick: %d claimed, %d succeeded, %d failed, %d lost, %d waiting",
+                        st.claimed, st.succeeded, st.failed, st.lost, st.waiting);
+            next_tick = qb_time_now() + cfg.tick_ms * 1000000LL;
+            continue;
+        }
+        int wait_ms = (int)((next_tick - now) / 1000000LL);
+        if (wait_ms > 100) wait_ms = 100;
+        if (wait_ms < 1) wait_ms = 1;
+        if (qb_consumer_poll(consumer, wait_ms) == QB_ERR_KAFKA) {
+            QB_ERROR("control consumer failed fatally");
+            rc = 1;
+            break;
+        }
+        qb_producer_poll(d.producer, 0);
+    }
+    QB_INFO("qb-data stopping");
+
+out:
+    if (consumer) {
+        if (qb_consumer_close(consumer) != QB_OK) QB_WARN("control consumer: close timed out");
+        qb_consumer_destroy(consumer);
+    }
+    if (d.producer && qb_producer_flush(d.producer, 5000) != QB_OK)
+        QB_WARN("producer: not everything was delivered before exit");
+    qb_svc_destroy(d.svc); /* stops the probe thread before &d goes */
+    qb_producer_destroy(d.producer);
+    qb_cache_destroy(d.cache);
+    qb_store_destroy(d.store);
+    return rc;
+}
