@@ -161,7 +161,7 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
     }
     qb_err_t err = QB_OK;
     int failed = 0;
-    char first_err[512] = "";
+    char first_err[640] = ""; /* symbol + ": " + e1 */
     for (size_t i = 0; i < job->nsymbols; i++) {
         const char *sym = job->symbols[i];
         char e1[512] = "";
