@@ -41,8 +41,7 @@ static qb_err_t count_bars(void *opaque, const qb_bar_t *bars, size_t n, char *e
 static qb_err_t publish_batch(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
                               size_t n, char *e, size_t el) {
     (void)flags;
-    qb_err_t err = qb_md_publish_bars(opaque, NULL, bars, n, "synthetic", "bench", e, el);
-    return err ? err : qb_producer_flush(opaque, 30000);
+    return qb_md_publish_committed(opaque, NULL, bars, n, "synthetic", "bench", 30000, e, el);
 }
 
 static int load_files(const char *dir) {

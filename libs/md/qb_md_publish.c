@@ -100,3 +100,14 @@ qb_err_t qb_md_publish_bars(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t 
     }
     return QB_OK;
 }
+
+qb_err_t qb_md_publish_committed(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t *bars,
+                                 size_t n, const char *source, const char *producer,
+                                 int flush_ms, char *errstr, size_t errstr_size) {
+    qb_err_t e = qb_md_publish_bars(p, cache, bars, n, source, producer, errstr, errstr_size);
+    if (!e && (e = qb_producer_flush(p, flush_ms)) != QB_OK)
+        qb_err_set(errstr, errstr_size, e,
+                   "md.bars: %zu bars stored but not all published (%s); running the same "
+                   "ingest again re-publishes them", n, qb_err_str(e));
+    return e;
+}

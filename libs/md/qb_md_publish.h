@@ -37,4 +37,13 @@ qb_err_t qb_md_publish_bars(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t 
                             size_t n, const char *source, const char *producer,
                             char *errstr, size_t errstr_size);
 
+/* Publish a batch that was just committed to PostgreSQL and wait (up to
+ * flush_ms) for the broker's acks: the ingest pipeline's publish hook
+ * (qb_md_ingest_opts_t.committed_cb) for qb-data and qbctl import. On
+ * failure errstr says the batch is stored but not all published, and that
+ * running the same ingest again re-publishes it (same event ids). */
+qb_err_t qb_md_publish_committed(qb_producer_t *p, qb_cache_t *cache, const qb_bar_t *bars,
+                                 size_t n, const char *source, const char *producer,
+                                 int flush_ms, char *errstr, size_t errstr_size);
+
 #endif

@@ -371,3 +371,20 @@ qb_err_t qb_md_store_put_corporate_action(qb_store_t *s, int32_t asset_id, qb_ti
                           " amount = EXCLUDED.amount, source = EXCLUDED.source",
                           6, p, NULL, errstr, errstr_size);
 }
+
+qb_err_t qb_md_store_last_bar_ts(qb_store_t *s, const char *symbol, const char *timeframe,
+                                 qb_time_t *out, char *errstr, size_t errstr_size) {
+    const char *params[2] = {symbol, timeframe};
+    PGresult *r = NULL;
+    *out = 0;
+    qb_err_t e = qb_store_query(
+        s,
+        "SELECT (extract(epoch FROM max(b.ts)) * 1000000)::bigint FROM md.bars b "
+        "JOIN md.assets a ON a.asset_id = b.asset_id WHERE a.symbol = $1 AND b.timeframe = $2",
+        2, params, &r, errstr, errstr_size);
+    if (e) return e;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *out = (qb_time_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000;
+    PQclear(r);
+    return QB_OK;
+}

@@ -118,4 +118,9 @@ qb_err_t qb_md_store_put_corporate_action(qb_store_t *s, int32_t asset_id, qb_ti
                                           const char *source, char *errstr,
                                           size_t errstr_size);
 
+/* Open time (ns UTC) of the newest stored bar of symbol/timeframe in *out;
+ * 0 when there is none (or the symbol is unknown). */
+qb_err_t qb_md_store_last_bar_ts(qb_store_t *s, const char *symbol, const char *timeframe,
+                                 qb_time_t *out, char *errstr, size_t errstr_size);
+
 #endif

@@ -43,6 +43,7 @@
 #include "md/qb_md_polygon.h"
 #include "md/qb_md_publish.h"
 #include "md/qb_md_sched.h"
+#include "md/qb_md_store.h"
 #include "md/qb_md_synth.h"
 #include "md/qb_md_yahoo.h"
 #include "qb/v1/control.pb-c.h"
@@ -111,36 +112,14 @@ static qb_md_source_t *qb_data_source_new(const qb_md_job_t *job, char *errstr,
     return NULL;
 }
 
-/* Open time (ns) of the newest stored bar of symbol/timeframe; 0 if none. */
-static qb_err_t qb_data_last_bar(qb_store_t *s, const char *symbol, const char *timeframe,
-                                 qb_time_t *out, char *errstr, size_t errstr_size) {
-    const char *params[2] = {symbol, timeframe};
-    PGresult *r = NULL;
-    *out = 0;
-    qb_err_t e = qb_store_query(
-        s,
-        "SELECT (extract(epoch FROM max(b.ts)) * 1000000)::bigint FROM md.bars b "
-        "JOIN md.assets a ON a.asset_id = b.asset_id WHERE a.symbol = $1 AND b.timeframe = $2",
-        2, params, &r, errstr, errstr_size);
-    if (e) return e;
-    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        *out = (qb_time_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000;
-    PQclear(r);
-    return QB_OK;
-}
-
 /* ---- the run callback ------------------------------------------------------ */
 
 static qb_err_t qb_data_publish(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
                                 size_t n, char *errstr, size_t errstr_size) {
     qb_data_t *d = opaque;
     (void)flags;
-    qb_err_t e = qb_md_publish_bars(d->producer, d->cache, bars, n, d->source_name, "qb-data",
-                                    errstr, errstr_size);
-    if (!e && (e = qb_producer_flush(d->producer, 30000)) != QB_OK)
-        qb_err_set(errstr, errstr_size, e,
-                   "md.bars: %zu bars stored but not all published (%s); the next run "
-                   "re-publishes them", n, qb_err_str(e));
+    qb_err_t e = qb_md_publish_committed(d->producer, d->cache, bars, n, d->source_name,
+                                         "qb-data", 30000, errstr, errstr_size);
     if (!e) d->published += (int64_t)n;
     return e;
 }
@@ -171,7 +150,7 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
             break;
         }
         qb_time_t last = 0, from = 0, to = 0;
-        qb_err_t e = qb_data_last_bar(store, sym, job->timeframe, &last, e1, sizeof(e1));
+        qb_err_t e = qb_md_store_last_bar_ts(store, sym, job->timeframe, &last, e1, sizeof(e1));
         if (e) {
             /* The database is gone: the whole run fails. */
             err = qb_err_set(errstr, errstr_size, e, "%s: last stored bar: %s", sym, e1);

@@ -39,11 +39,8 @@ static qb_err_t import_publish(void *opaque, const qb_bar_t *bars, const uint16_
                                size_t n, char *errstr, size_t errstr_size) {
     import_ctx_t *c = opaque;
     (void)flags;
-    qb_err_t e = qb_md_publish_bars(c->producer, c->cache, bars, n, c->source, "qbctl",
-                                    errstr, errstr_size);
-    if (!e && (e = qb_producer_flush(c->producer, 30000)) != QB_OK)
-        qb_err_set(errstr, errstr_size, e, "md.bars: %zu bars stored but not all published "
-                   "(%s); run the same import again to re-publish them", n, qb_err_str(e));
+    qb_err_t e = qb_md_publish_committed(c->producer, c->cache, bars, n, c->source, "qbctl",
+                                         30000, errstr, errstr_size);
     if (!e) c->published += (int64_t)n;
     return e;
 }
