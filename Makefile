@@ -51,8 +51,9 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=$(B)/gen -Iproto $<
 
 # ---- libraries --------------------------------------------------------------
-# Link order: dependents first.
-LIBNAMES := svc md http cal bus store cache proto core
+# Every folder under libs/ is a library; a new one needs no edit here. The
+# archives are linked inside one --start-group, so their order does not matter.
+LIBNAMES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard libs/*/*.c)))))
 LIBA := $(foreach l,$(LIBNAMES),$(B)/lib/libqb$(l).a)
 
 define LIB_template
