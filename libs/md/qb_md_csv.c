@@ -693,3 +693,33 @@ qb_err_t qb_md_csv_parse_columns(char *spec, qb_md_csv_opts_t *opts, char *errst
     }
     return QB_OK;
 }
+
+qb_err_t qb_md_csv_opts_parse(const char *format, char *columns, const char *time_format,
+                              qb_md_csv_opts_t *o, char *errstr, size_t errstr_size) {
+    memset(o, 0, sizeof *o);
+    int has_cols = columns && *columns, has_tf = time_format && *time_format;
+    if (!format || !*format || strcmp(format, "yahoo") == 0) {
+        o->format = QB_MD_CSV_YAHOO;
+        if (has_cols || has_tf)
+            return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                              "columns and time format need the generic format");
+        return QB_OK;
+    }
+    if (strcmp(format, "generic") != 0)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "format: '%.32s' is not yahoo or generic", format);
+    o->format = QB_MD_CSV_GENERIC;
+    if (has_cols) {
+        qb_err_t e = qb_md_csv_parse_columns(columns, o, errstr, errstr_size);
+        if (e != QB_OK) return e;
+    }
+    if (!has_tf || strcmp(time_format, "date") == 0) o->time_format = QB_MD_CSV_TIME_DATE;
+    else if (strcmp(time_format, "iso") == 0) o->time_format = QB_MD_CSV_TIME_ISO;
+    else if (strcmp(time_format, "unix_s") == 0) o->time_format = QB_MD_CSV_TIME_UNIX_S;
+    else if (strcmp(time_format, "unix_ms") == 0) o->time_format = QB_MD_CSV_TIME_UNIX_MS;
+    else
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "time format: '%.32s' is not date, iso, unix_s or unix_ms",
+                          time_format);
+    return QB_OK;
+}

@@ -104,6 +104,15 @@ qb_md_source_t *qb_md_csv_source_new_buffer(const char *name, const char *data, 
 qb_err_t qb_md_csv_parse_columns(char *spec, qb_md_csv_opts_t *opts, char *errstr,
                                  size_t errstr_size);
 
+/* Options from their text form, as `qbctl import` and csv ingest jobs take
+ * them: format "yahoo" (NULL/"" = yahoo) or "generic"; columns (generic
+ * only; parsed in place by qb_md_csv_parse_columns, so it must outlive
+ * opts; NULL = default order); time_format "date" (NULL/"" = date), "iso",
+ * "unix_s", "unix_ms" (generic only). opts is reset first. QB_ERR_INVALID
+ * naming the option. */
+qb_err_t qb_md_csv_opts_parse(const char *format, char *columns, const char *time_format,
+                              qb_md_csv_opts_t *opts, char *errstr, size_t errstr_size);
+
 /* During a sink->bars call from this source: the 1-based line of bars[i].
  * 0 when src is not a CSV source or i is out of range. */
 int64_t qb_md_csv_line_of(const qb_md_source_t *src, size_t i);

@@ -5,6 +5,7 @@
  * appends the accepted bars to a buffer that is stored when full and at the
  * end. */
 #include "md/qb_md_ingest.h"
+#include "md/qb_md_outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,9 +79,11 @@ static void md_validate_reject(void *opaque, const qb_bar_t *bar, size_t index,
 static qb_err_t md_store_buf(md_ingest_t *g, char *errstr, size_t errstr_size) {
     if (g->nbuf == 0) return QB_OK;
     qb_md_load_result_t lr;
-    qb_err_t err = qb_md_store_load_bars(g->store, g->asset_id, g->timeframe, g->source_name,
-                                         g->buf, g->bflags, g->nbuf, g->o->conflict_tolerance,
-                                         &lr, errstr, errstr_size);
+    int outbox = g->o->outbox && g->o->committed_cb;
+    qb_err_t err = qb_md_store_load_bars_ex(g->store, g->asset_id, g->timeframe,
+                                            g->source_name, g->buf, g->bflags, g->nbuf,
+                                            g->o->conflict_tolerance, outbox, &lr, errstr,
+                                            errstr_size);
     if (err) return err;
     g->res->rows_loaded += lr.loaded;
     g->res->rows_duplicate += lr.duplicates;
@@ -88,7 +91,9 @@ static qb_err_t md_store_buf(md_ingest_t *g, char *errstr, size_t errstr_size) {
     g->res->batches++;
     if (g->o->committed_cb) {
         err = g->o->committed_cb(g->o->opaque, g->buf, g->bflags, g->nbuf, errstr, errstr_size);
-        if (err) return err;
+        if (err) return err; /* the outbox row stays: a drain re-publishes it */
+        if (outbox && (err = qb_md_outbox_done(g->store, lr.outbox_id, errstr, errstr_size)))
+            return err;
     }
     g->nbuf = 0;
     return QB_OK;

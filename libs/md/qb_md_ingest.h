@@ -25,7 +25,10 @@
  * (consumers are idempotent by event id) — with their flags, in time order.
  * Bars are valid during the call only. A non-OK return stops the run with
  * that error (the batch stays committed; the caller decides whether to
- * retry the run). Nothing is published by this module.
+ * retry the run). Nothing is published by this module. With opts->outbox
+ * the batch is also recorded in md.publish_outbox in its load transaction
+ * and the record removed once the hook returned QB_OK: a kill -9 between
+ * commit and publish no longer depends on the run being re-run.
  *
  * Ownership: nothing is retained after the call; `store` and `source`
  * remain the caller's. */
@@ -57,6 +60,10 @@ typedef struct qb_md_ingest_opts_s {
      * May be NULL. */
     void (*reject_cb)(void *opaque, const char *where, const char *reason);
     qb_md_committed_cb committed_cb; /* publish hook; may be NULL */
+    /* With committed_cb: each batch also gets a row in md.publish_outbox in
+     * its load transaction, deleted after committed_cb returns QB_OK, so a
+     * crash in between leaves it for qb_md_outbox_drain (qb_md_outbox.h). */
+    int outbox;
     void *opaque;             /* for both callbacks */
 } qb_md_ingest_opts_t;
 

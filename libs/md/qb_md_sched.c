@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cal/qb_tz.h"
 #include "core/qb_log.h"
 #include "core/qb_types.h"
@@ -211,6 +213,7 @@ void qb_md_job_free(qb_md_job_t *j) {
     free(j->timeframe);
     free(j->cron);
     free(j->time_zone);
+    free(j->options);
     free_list(j->symbols, j->nsymbols);
     free_list(j->depends_on, j->ndepends);
     free(j);
@@ -264,6 +267,65 @@ static qb_err_t parse_lookback(const char *s, qb_md_lookback_t *kind, int64_t *s
 
 /* ---- validation ---------------------------------------------------------- */
 
+static const char *json_str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* options: a JSON object; for "csv" a path, known keys with string values,
+ * a known format and time format. */
+static qb_err_t validate_options(const qb_md_job_spec_t *sp, char *errstr, size_t errstr_size) {
+    int is_csv = strcmp(sp->source, "csv") == 0;
+    if (!sp->options || !*sp->options) {
+        if (is_csv)
+            return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                              "path: required for source \"csv\"");
+        return QB_OK;
+    }
+    cJSON *o = cJSON_Parse(sp->options);
+    qb_err_t e = QB_OK;
+    if (!cJSON_IsObject(o)) {
+        e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "options: not a JSON object");
+        goto out;
+    }
+    for (const cJSON *it = o->child; it; it = it->next) {
+        if (!is_csv) {
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                           "%s: only for source \"csv\", not \"%s\"", it->string, sp->source);
+            goto out;
+        }
+        if (strcmp(it->string, "path") != 0 && strcmp(it->string, "format") != 0 &&
+            strcmp(it->string, "columns") != 0 && strcmp(it->string, "time_format") != 0) {
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                           "options: unknown key \"%.40s\" (path, format, columns, time_format)",
+                           it->string);
+            goto out;
+        }
+        if (!cJSON_IsString(it) || strlen(it->valuestring) > 4000) {
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "%s: must be a string",
+                           it->string);
+            goto out;
+        }
+    }
+    if (is_csv) {
+        const char *path = json_str(o, "path"), *fmt = json_str(o, "format"),
+                   *tf = json_str(o, "time_format");
+        if (!path || !*path)
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                           "path: required for source \"csv\"");
+        else if (fmt && *fmt && strcmp(fmt, "yahoo") != 0 && strcmp(fmt, "generic") != 0)
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                           "csv_format: '%.32s' is not yahoo or generic", fmt);
+        else if (tf && *tf && strcmp(tf, "date") != 0 && strcmp(tf, "iso") != 0 &&
+                 strcmp(tf, "unix_s") != 0 && strcmp(tf, "unix_ms") != 0)
+            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                           "csv_time_format: '%.32s' is not date, iso, unix_s or unix_ms", tf);
+    }
+out:
+    cJSON_Delete(o);
+    return e;
+}
+
 #define NAME_EXTRA "_.-"
 #define SYMBOL_EXTRA "._^=/:-"
 
@@ -313,6 +375,13 @@ qb_err_t qb_md_job_validate(const qb_md_job_spec_t *sp, char *errstr, size_t err
         return QB_ERR_INVALID;
     if (sp->ndepends && !sp->depends_on)
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "depends_on: NULL list");
+    if ((sp->range_from != 0) != (sp->range_to != 0))
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "range: give both range_from and range_to, or neither");
+    if (sp->range_from && sp->range_to <= sp->range_from)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "range: range_to must be after range_from");
+    if ((e = validate_options(sp, errstr, errstr_size)) != QB_OK) return e;
     for (size_t i = 0; i < sp->ndepends; i++) {
         if (!charset_ok(sp->depends_on[i], QB_MD_JOB_NAME_MAX, NAME_EXTRA, 0))
             return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
@@ -335,8 +404,8 @@ qb_err_t qb_md_job_validate(const qb_md_job_spec_t *sp, char *errstr, size_t err
     US("j.next_run_at") ", " US("j.run_requested_at") ", "                                 \
     "(SELECT coalesce(string_agg(d.name, ',' ORDER BY d.name), '') "                       \
     "   FROM md.ingest_job_deps x JOIN md.ingest_jobs d ON d.id = x.depends_on "           \
-    "  WHERE x.job_id = j.id)"
-#define JOB_NCOLS 15
+    "  WHERE x.job_id = j.id), " US("j.range_from") ", " US("j.range_to") ", j.options::text"
+#define JOB_NCOLS 18
 
 static qb_time_t col_us(const PGresult *r, int row, int col) {
     if (PQgetisnull(r, row, col)) return 0;
@@ -363,7 +432,10 @@ static qb_md_job_t *job_from_row(const PGresult *r, int row) {
     j->next_run_at = col_us(r, row, 12);
     j->run_requested_at = col_us(r, row, 13);
     ok = ok && split_list(PQgetvalue(r, row, 14), &j->depends_on, &j->ndepends) == QB_OK;
-    if (!ok || !j->name || !j->source || !j->timeframe || (!PQgetisnull(r, row, 5) && !j->cron) ||
+    j->range_from = col_us(r, row, 15);
+    j->range_to = col_us(r, row, 16);
+    j->options = xstrdup(PQgetvalue(r, row, 17));
+    if (!ok || !j->name || !j->source || !j->timeframe || !j->options || (!PQgetisnull(r, row, 5) && !j->cron) ||
         (!PQgetisnull(r, row, 6) && !j->time_zone)) {
         qb_md_job_free(j);
         return NULL;
@@ -458,7 +530,15 @@ static qb_err_t job_write(qb_store_t *s, const qb_md_job_spec_t *sp, qb_time_t n
         free(deps);
         return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
     }
-    char iv[24], ls[24], next_t[QB_TIME_STRLEN];
+    char iv[24], ls[24], next_t[QB_TIME_STRLEN], rf[QB_TIME_STRLEN], rt[QB_TIME_STRLEN];
+    const char *rf_p = NULL, *rt_p = NULL;
+    const char *opts = sp->options && *sp->options ? sp->options : "{}";
+    if (sp->range_from) {
+        ts_txt(sp->range_from, rf);
+        ts_txt(sp->range_to, rt);
+        rf_p = rf;
+        rt_p = rt;
+    }
     snprintf(iv, sizeof iv, "%" PRId64, sp->interval_seconds);
     snprintf(ls, sizeof ls, "%" PRId64, lsecs);
     ts_txt(next, next_t);
@@ -532,26 +612,30 @@ static qb_err_t job_write(qb_store_t *s, const qb_md_job_spec_t *sp, qb_time_t n
     if (exists) {
         char idt[24];
         snprintf(idt, sizeof idt, "%" PRId64, id);
-        const char *p[11] = {idt,  sp->source, symbols, sp->timeframe, has_cron ? sp->cron : NULL,
+        const char *p[14] = {idt,  sp->source, symbols, sp->timeframe, has_cron ? sp->cron : NULL,
                              tz,   has_cron ? NULL : iv, lkind, lsecs_p, next_t,
-                             sched_changed ? "t" : "f"};
+                             sched_changed ? "t" : "f", rf_p, rt_p, opts};
         e = qb_store_query(s,
                            "UPDATE md.ingest_jobs SET source = $2, symbols = $3::text[], "
                            "timeframe = $4, cron = $5, time_zone = $6, "
                            "interval_seconds = $7::bigint, lookback_kind = $8, "
                            "lookback_seconds = $9::bigint, "
                            "next_run_at = CASE WHEN $11::boolean THEN $10::timestamptz "
-                           "ELSE next_run_at END, updated_at = now() WHERE id = $1::bigint",
-                           11, p, NULL, errstr, errstr_size);
+                           "ELSE next_run_at END, range_from = $12::timestamptz, "
+                           "range_to = $13::timestamptz, options = $14::jsonb, "
+                           "updated_at = now() WHERE id = $1::bigint",
+                           14, p, NULL, errstr, errstr_size);
     } else {
-        const char *p[10] = {sp->name, sp->source, symbols, sp->timeframe, has_cron ? sp->cron : NULL,
-                             tz,       has_cron ? NULL : iv, lkind, lsecs_p, next_t};
+        const char *p[13] = {sp->name, sp->source, symbols, sp->timeframe, has_cron ? sp->cron : NULL,
+                             tz,       has_cron ? NULL : iv, lkind, lsecs_p, next_t,
+                             rf_p,     rt_p,     opts};
         e = qb_store_query(s,
                            "INSERT INTO md.ingest_jobs (name, source, symbols, timeframe, cron, "
                            "time_zone, interval_seconds, lookback_kind, lookback_seconds, "
-                           "next_run_at) VALUES ($1, $2, $3::text[], $4, $5, $6, $7::bigint, $8, "
-                           "$9::bigint, $10::timestamptz) RETURNING id",
-                           10, p, &r, errstr, errstr_size);
+                           "next_run_at, range_from, range_to, options) VALUES ($1, $2, "
+                           "$3::text[], $4, $5, $6, $7::bigint, $8, $9::bigint, $10::timestamptz, "
+                           "$11::timestamptz, $12::timestamptz, $13::jsonb) RETURNING id",
+                           13, p, &r, errstr, errstr_size);
         if (e == QB_OK) {
             id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
             PQclear(r);
@@ -1182,7 +1266,7 @@ qb_err_t qb_md_run_add_log(qb_md_run_t *run, int64_t ingest_log_id, int64_t rows
     return QB_OK;
 }
 
-qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner,
+qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner, int64_t lease_ns,
                           qb_md_sched_run_cb cb, void *opaque, qb_md_tick_stats_t *stats,
                           char *errstr, size_t errstr_size) {
     qb_md_tick_stats_t st;
@@ -1203,7 +1287,7 @@ qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner,
             }
             int64_t run_id = 0;
             char msg[512];
-            qb_err_t ce = qb_md_sched_claim(s, d, owner, clock, 0, &run_id, msg, sizeof msg);
+            qb_err_t ce = qb_md_sched_claim(s, d, owner, clock, lease_ns, &run_id, msg, sizeof msg);
             if (ce == QB_ERR_CONFLICT) {
                 st.lost++;
                 continue;
@@ -1255,6 +1339,11 @@ qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner,
 
 void qb_md_sched_range(const qb_md_job_t *j, qb_time_t slot, qb_time_t last_bar_ts,
                        qb_time_t *from, qb_time_t *to) {
+    if (j->range_from && j->range_to) {
+        *from = j->range_from;
+        *to = j->range_to;
+        return;
+    }
     *to = slot;
     qb_time_t back = j->lookback_seconds > 0 ? slot - j->lookback_seconds * QB_NS_PER_SEC : 0;
     if (j->lookback_kind == QB_MD_LOOKBACK_DURATION)
@@ -1262,6 +1351,40 @@ void qb_md_sched_range(const qb_md_job_t *j, qb_time_t slot, qb_time_t last_bar_
     else
         *from = last_bar_ts > 0 ? last_bar_ts : back;
     if (*from > *to) *from = *to;
+}
+
+static qb_err_t command_range(const Qb__V1__Command__IngestJobParams *ij,
+                              qb_md_job_spec_t *sp, char *errstr, size_t errstr_size) {
+    const char *f = ij->range_from ? ij->range_from : "", *t = ij->range_to ? ij->range_to : "";
+    if (!*f && !*t) return QB_OK;
+    if (!*f || !*t)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "range: give both range_from and range_to, or neither");
+    if (qb_time_parse(f, strlen(f), &sp->range_from) != QB_OK)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "range_from: '%.40s' is not an ISO 8601 date or time", f);
+    if (qb_time_parse(t, strlen(t), &sp->range_to) != QB_OK)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                          "range_to: '%.40s' is not an ISO 8601 date or time", t);
+    return QB_OK;
+}
+
+/* The csv fields of the params as an options object (only those set). */
+static char *command_options(const Qb__V1__Command__IngestJobParams *ij) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    struct { const char *k, *v; } kv[] = {{"path", ij->path},
+                                          {"format", ij->csv_format},
+                                          {"columns", ij->csv_columns},
+                                          {"time_format", ij->csv_time_format}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (kv[i].v && *kv[i].v && !cJSON_AddStringToObject(o, kv[i].k, kv[i].v)) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return txt;
 }
 
 qb_err_t qb_md_sched_apply_command(qb_store_t *s, const Qb__V1__Command *cmd, qb_time_t now,
@@ -1311,7 +1434,15 @@ qb_err_t qb_md_sched_apply_command(qb_store_t *s, const Qb__V1__Command *cmd, qb
         sp.lookback = ij->lookback;
         sp.depends_on = (const char *const *)ij->depends_on;
         sp.ndepends = ij->n_depends_on;
-        e = qb_md_job_upsert(s, &sp, now, NULL, msg, sizeof msg);
+        e = command_range(ij, &sp, msg, sizeof msg);
+        char *opts = NULL;
+        if (e == QB_OK && !(opts = command_options(ij))) {
+            e = QB_ERR_NOMEM;
+            snprintf(msg, sizeof msg, "out of memory");
+        }
+        sp.options = opts;
+        if (e == QB_OK) e = qb_md_job_upsert(s, &sp, now, NULL, msg, sizeof msg);
+        free(opts);
         break;
     }
     case QB__V1__COMMAND_KIND__COMMAND_KIND_INGEST_JOB_PAUSE:

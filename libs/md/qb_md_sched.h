@@ -123,6 +123,13 @@ typedef struct qb_md_job_spec_s {
     const char *lookback;
     const char *const *depends_on; /* job names */
     size_t ndepends;
+    /* Both 0, or a fixed range [range_from, range_to) every run fetches
+     * (the lookback is then ignored): backfills and one-off imports. */
+    qb_time_t range_from, range_to;
+    /* Source options as a JSON object text; NULL/"" = {}. Source "csv"
+     * needs {"path": "..."} ("{symbol}" replaced per symbol) and takes
+     * "format" (yahoo|generic), "columns", "time_format" as qbctl import. */
+    const char *options;
 } qb_md_job_spec_t;
 
 /* A stored job. Owned by the caller: qb_md_job_free. */
@@ -142,6 +149,8 @@ typedef struct qb_md_job_s {
     qb_time_t last_run_at;      /* 0 = never */
     qb_time_t next_run_at;
     qb_time_t run_requested_at; /* 0 = none */
+    qb_time_t range_from, range_to; /* 0 = none (see the spec) */
+    char *options;              /* JSON object text, never NULL */
 } qb_md_job_t;
 
 void qb_md_job_free(qb_md_job_t *job);
@@ -264,13 +273,16 @@ typedef struct qb_md_tick_stats_s {
 /* One scheduler pass: due -> claim -> callback -> finish for every ready
  * job, repeated while something ran (so a dependent whose dependency just
  * succeeded runs in the same tick), at most 64 rounds. finished_at is now
- * plus the time the callback took. stats may be NULL. Errors of the store
+ * plus the time the callback took. Runs are claimed with a lease of
+ * lease_ns (<= 0: QB_MD_SCHED_LEASE_DEFAULT); a callback that runs longer
+ * must extend it with qb_md_sched_heartbeat. stats may be NULL. Errors of the store
  * stop the tick; callback errors only fail their run. */
-qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner,
+qb_err_t qb_md_sched_tick(qb_store_t *s, qb_time_t now, const char *owner, int64_t lease_ns,
                           qb_md_sched_run_cb cb, void *opaque, qb_md_tick_stats_t *stats,
                           char *errstr, size_t errstr_size);
 
-/* The range [*from, *to) a run of `job` for `slot` fetches: to = slot;
+/* The range [*from, *to) a run of `job` for `slot` fetches: the job's
+ * fixed range when it has one; else to = slot;
  * DURATION: from = slot - lookback; SINCE_LAST_BAR: from = last_bar_ts
  * (the newest stored bar's open time, re-fetched in case it was partial)
  * when > 0, else slot - lookback when one is set, else 0 (the source's

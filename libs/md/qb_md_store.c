@@ -13,6 +13,7 @@
 
 #include "core/qb_decimal.h"
 #include "core/qb_time.h"
+#include "md/qb_md_outbox.h"
 
 #define MD_TS_SQL "(timestamptz '1970-01-01 00:00:00+00' + st.ts_us * interval '1 microsecond')"
 
@@ -81,6 +82,15 @@ qb_err_t qb_md_store_load_bars(qb_store_t *s, int32_t asset_id, const char *time
                                const char *source, const qb_bar_t *bars,
                                const uint16_t *flags, size_t n, double tolerance,
                                qb_md_load_result_t *res, char *errstr, size_t errstr_size) {
+    return qb_md_store_load_bars_ex(s, asset_id, timeframe, source, bars, flags, n, tolerance,
+                                    0, res, errstr, errstr_size);
+}
+
+qb_err_t qb_md_store_load_bars_ex(qb_store_t *s, int32_t asset_id, const char *timeframe,
+                                  const char *source, const qb_bar_t *bars,
+                                  const uint16_t *flags, size_t n, double tolerance,
+                                  int outbox, qb_md_load_result_t *res, char *errstr,
+                                  size_t errstr_size) {
     if (!s || !timeframe || !source || !res || (n && !bars))
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "load_bars: bad argument");
     memset(res, 0, sizeof(*res));
@@ -207,12 +217,29 @@ qb_err_t qb_md_store_load_bars(qb_store_t *s, int32_t asset_id, const char *time
         res->loaded = md_cmd_tuples(r);
         PQclear(r);
     }
+    if (outbox) {
+        /* The batch's outbox row, and a session lock on it that says "a live
+         * publisher has this one" until qb_md_outbox_done (see 0004). */
+        const char *p[5] = {aid, timeframe, smin, smax, source};
+        PGresult *r = NULL;
+        err = qb_store_query(s,
+                             "WITH o AS (INSERT INTO md.publish_outbox (asset_id, timeframe,"
+                             " ts_from, ts_to, source) VALUES ($1::integer, $2, $3::timestamptz,"
+                             " $4::timestamptz, $5) RETURNING id)"
+                             " SELECT id, pg_advisory_lock(hashtext('md.publish_outbox'),"
+                             " (id % 2147483647)::integer) FROM o",
+                             5, p, &r, errstr, errstr_size);
+        if (err) goto fail;
+        res->outbox_id = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
     err = qb_store_commit(s, errstr, errstr_size);
     if (err) goto fail;
     res->duplicates = res->staged - res->loaded;
     return QB_OK;
 fail:
     qb_store_rollback(s, NULL, 0);
+    if (res->outbox_id) qb_md_outbox_unlock(s, res->outbox_id);
     memset(res, 0, sizeof(*res));
     return err;
 }

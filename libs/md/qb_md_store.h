@@ -56,6 +56,7 @@ typedef struct qb_md_load_result_s {
     int64_t loaded;     /* new rows in md.bars */
     int64_t duplicates; /* staged - loaded: key already stored */
     int64_t conflicts;  /* duplicates whose prices differ beyond the tolerance */
+    int64_t outbox_id;  /* with outbox: the batch's md.publish_outbox row */
 } qb_md_load_result_t;
 
 /* Load bars[0..n) (their symbol/timeframe fields are ignored: asset_id and
@@ -66,6 +67,18 @@ qb_err_t qb_md_store_load_bars(qb_store_t *s, int32_t asset_id, const char *time
                                const char *source, const qb_bar_t *bars,
                                const uint16_t *flags, size_t n, double tolerance,
                                qb_md_load_result_t *res, char *errstr, size_t errstr_size);
+
+/* The same, and with `outbox` also, in the same transaction, a row of
+ * md.publish_outbox for the batch (asset, timeframe, [min ts, max ts],
+ * source) whose id goes to res->outbox_id, locked for this session (see
+ * sql/0004_md_outbox_jobs.sql and qb_md_outbox.h): once the batch is
+ * published, qb_md_outbox_done(s, id). Until then a crash of this process
+ * leaves the row for qb_md_outbox_drain to re-publish. */
+qb_err_t qb_md_store_load_bars_ex(qb_store_t *s, int32_t asset_id, const char *timeframe,
+                                  const char *source, const qb_bar_t *bars,
+                                  const uint16_t *flags, size_t n, double tolerance,
+                                  int outbox, qb_md_load_result_t *res, char *errstr,
+                                  size_t errstr_size);
 
 /* Bars of symbol/timeframe with ts in [from, to) in time order (from == 0:
  * no lower bound; to == 0: no upper bound) into a malloc'd array *out (NULL

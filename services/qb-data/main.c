@@ -12,9 +12,19 @@
  *     timeframe from md.bars), validated and stored by qb_md_ingest, every
  *     committed batch published to md.bars (+ Redis latest bar) and the
  *     producer flushed before the next batch.
- * Sources by job.source: "synthetic" (seeded generator), "alpaca",
+ * Sources by job.source: "csv" (the file of options.path, "{symbol}"
+ * replaced per symbol), "synthetic" (seeded generator), "alpaca",
  * "polygon", "yahoo", "coinbase" (keys and limits from their QB_* env
- * variables). "csv" jobs are refused for now (a job carries no path).
+ * variables). A job with a fixed range (range_from/range_to) fetches it
+ * on every run: a backfill or a one-off import.
+ *
+ * Crash safety: every batch is loaded with an md.publish_outbox row in its
+ * transaction (qb_md_outbox.h), deleted once the batch is on the bus;
+ * every tick first drains rows a dead loader left (re-published with the
+ * same event ids). A run's lease (QB_DATA_LEASE_S) is renewed between
+ * batches, where the control consumer is also polled, so a long import
+ * neither loses its run to the lease nor its consumer to the group; a
+ * killed replica's run expires after the lease and the job runs again.
  *
  * SIGTERM: the current symbol finishes, the rest of the run fails with
  * "interrupted by shutdown" (the job runs again at its next slot), the
@@ -29,6 +39,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "bus/qb_bus.h"
 #include "bus/qb_topics.h"
 #include "cache/qb_cache.h"
@@ -39,7 +51,9 @@
 #include "core/qb_time.h"
 #include "md/qb_md_alpaca.h"
 #include "md/qb_md_coinbase.h"
+#include "md/qb_md_csv.h"
 #include "md/qb_md_ingest.h"
+#include "md/qb_md_outbox.h"
 #include "md/qb_md_polygon.h"
 #include "md/qb_md_publish.h"
 #include "md/qb_md_sched.h"
@@ -55,6 +69,8 @@ typedef struct qb_data_cfg_s {
     int64_t tick_ms;
     const char *owner;
     int migrate;
+    int64_t lease_s;
+    int64_t batch_size;
 } qb_data_cfg_t;
 
 static const qb_cfg_entry_t qb_data_cfg_entries[] = {
@@ -65,6 +81,13 @@ static const qb_cfg_entry_t qb_data_cfg_entries[] = {
      "owner recorded on the runs this replica claims; empty = hostname-pid"},
     {"data.migrate", "QB_DATA_MIGRATE", QB_CFG_BOOL, "true", 1, 0,
      offsetof(qb_data_cfg_t, migrate), 0, "apply the migrations of QB_SQL_DIR at start"},
+    {"data.lease_s", "QB_DATA_LEASE_S", QB_CFG_INT, "60", 2, 86400,
+     offsetof(qb_data_cfg_t, lease_s), 0,
+     "lease of a claimed run, renewed every third of it while the run makes progress; a "
+     "replica that dies leaves its run to expire after this long"},
+    {"data.batch_size", "QB_DATA_BATCH_SIZE", QB_CFG_INT, "65536", 1, 10000000,
+     offsetof(qb_data_cfg_t, batch_size), 0,
+     "bars per store transaction (and per publish) of an ingest"},
     {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -73,7 +96,12 @@ typedef struct qb_data_s {
     qb_store_t *store;
     qb_cache_t *cache; /* NULL without QB_REDIS_URL */
     qb_producer_t *producer;
+    qb_consumer_t *consumer; /* control; polled between batches of a long run */
+    const qb_data_cfg_t *cfg;
     volatile int migrated;
+    /* the run in progress */
+    int64_t run_id;
+    qb_time_t heartbeat_at;
     /* per symbol being ingested */
     const char *source_name;
     int64_t published;
@@ -87,6 +115,47 @@ static qb_counter_t *qb_data_runs_counter(const char *status) {
 }
 
 /* ---- sources ------------------------------------------------------------- */
+
+/* A "csv" job's file for `symbol`: options.path with "{symbol}" replaced. */
+static qb_md_source_t *qb_data_csv_source_new(const qb_md_job_t *job, const char *symbol,
+                                              char *errstr, size_t errstr_size) {
+    cJSON *o = cJSON_Parse(job->options);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path"),
+                *f = cJSON_GetObjectItemCaseSensitive(o, "format"),
+                *c = cJSON_GetObjectItemCaseSensitive(o, "columns"),
+                *t = cJSON_GetObjectItemCaseSensitive(o, "time_format");
+    qb_md_source_t *src = NULL;
+    char path[4096], columns[4096];
+    if (!cJSON_IsString(p)) {
+        qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "csv job %s has no options.path",
+                   job->name);
+        goto out;
+    }
+    size_t o_len = 0;
+    for (const char *q = p->valuestring; *q && o_len + 1 < sizeof path;) {
+        if (strncmp(q, "{symbol}", 8) == 0) {
+            o_len += (size_t)snprintf(path + o_len, sizeof path - o_len, "%s", symbol);
+            if (o_len >= sizeof path) o_len = sizeof path - 1;
+            q += 8;
+        } else {
+            path[o_len++] = *q++;
+        }
+    }
+    path[o_len] = '\0';
+    snprintf(columns, sizeof columns, "%s", cJSON_IsString(c) ? c->valuestring : "");
+    qb_md_csv_opts_t co;
+    char msg[512];
+    if (qb_md_csv_opts_parse(cJSON_IsString(f) ? f->valuestring : NULL, columns,
+                             cJSON_IsString(t) ? t->valuestring : NULL, &co, msg,
+                             sizeof msg) != QB_OK) {
+        qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "csv job %s: %s", job->name, msg);
+        goto out;
+    }
+    src = qb_md_csv_source_new(path, &co, errstr, errstr_size);
+out:
+    cJSON_Delete(o);
+    return src;
+}
 
 static qb_md_source_t *qb_data_source_new(const qb_md_job_t *job, char *errstr,
                                           size_t errstr_size) {
@@ -102,17 +171,32 @@ static qb_md_source_t *qb_data_source_new(const qb_md_job_t *job, char *errstr,
     if (strcmp(s, "yahoo") == 0) return qb_md_yahoo_source_new(NULL, NULL, errstr, errstr_size);
     if (strcmp(s, "coinbase") == 0)
         return qb_md_coinbase_source_new(NULL, NULL, errstr, errstr_size);
-    if (strcmp(s, "csv") == 0)
-        qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-                   "source \"csv\" is not supported by scheduled jobs yet (a job has no "
-                   "file path): use qbctl import");
-    else
-        qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-                   "unknown source \"%s\" (synthetic, alpaca, polygon, yahoo, coinbase)", s);
+    qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+               "unknown source \"%s\" (csv, synthetic, alpaca, polygon, yahoo, coinbase)", s);
     return NULL;
 }
 
 /* ---- the run callback ------------------------------------------------------ */
+
+/* Between batches of a run: keep the control consumer in its group, and
+ * the run's lease alive. QB_ERR_STATE when the lease was lost (the run was
+ * marked failed: another replica may run the job). */
+static qb_err_t qb_data_progress(qb_data_t *d, char *errstr, size_t errstr_size) {
+    if (d->consumer) qb_consumer_poll(d->consumer, 0);
+    qb_producer_poll(d->producer, 0);
+    if (!d->run_id) return QB_OK;
+    int64_t lease_ns = d->cfg->lease_s * QB_NS_PER_SEC;
+    qb_time_t now = qb_time_now();
+    if (now - d->heartbeat_at < lease_ns / 3) return QB_OK;
+    char msg[512];
+    qb_err_t e = qb_md_sched_heartbeat(d->store, d->run_id, now, lease_ns, msg, sizeof msg);
+    if (e == QB_ERR_STATE)
+        return qb_err_set(errstr, errstr_size, e, "run %lld lost its lease: %s",
+                          (long long)d->run_id, msg);
+    if (e) QB_WARN("run %lld: heartbeat: %s", (long long)d->run_id, msg); /* retried next batch */
+    else d->heartbeat_at = now;
+    return QB_OK;
+}
 
 static qb_err_t qb_data_publish(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
                                 size_t n, char *errstr, size_t errstr_size) {
@@ -120,8 +204,30 @@ static qb_err_t qb_data_publish(void *opaque, const qb_bar_t *bars, const uint16
     (void)flags;
     qb_err_t e = qb_md_publish_committed(d->producer, d->cache, bars, n, d->source_name,
                                          "qb-data", 30000, errstr, errstr_size);
-    if (!e) d->published += (int64_t)n;
-    return e;
+    if (e) return e;
+    d->published += (int64_t)n;
+    return qb_data_progress(d, errstr, errstr_size);
+}
+
+/* An outbox batch left by a crashed loader (qb_md_outbox.h). */
+static qb_err_t qb_data_republish(void *opaque, const qb_bar_t *bars, size_t n,
+                                  const char *source, char *errstr, size_t errstr_size) {
+    qb_data_t *d = opaque;
+    return qb_md_publish_committed(d->producer, d->cache, bars, n, source, "qb-data", 30000,
+                                   errstr, errstr_size);
+}
+
+static void qb_data_drain(qb_data_t *d, qb_counter_t *c_batches) {
+    qb_md_outbox_stats_t st;
+    char errstr[1024];
+    qb_err_t e = qb_md_outbox_drain(d->store, qb_data_republish, d, 0, &st, errstr,
+                                    sizeof errstr);
+    if (st.batches) {
+        qb_counter_add(c_batches, (uint64_t)st.batches);
+        QB_INFO("outbox: re-published %lld bars of %lld stored batches a crashed loader "
+                "had not published", (long long)st.bars, (long long)st.batches);
+    }
+    if (e) QB_WARN("outbox: %s (retried next tick)", errstr);
 }
 
 static void qb_data_reject(void *opaque, const char *where, const char *reason) {
@@ -133,11 +239,14 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
                             size_t errstr_size) {
     qb_data_t *d = opaque;
     const qb_md_job_t *job = run->job;
-    qb_md_source_t *src = qb_data_source_new(job, errstr, errstr_size);
-    if (!src) {
+    int per_symbol = strcmp(job->source, "csv") == 0; /* a file per symbol */
+    qb_md_source_t *src = per_symbol ? NULL : qb_data_source_new(job, errstr, errstr_size);
+    if (!per_symbol && !src) {
         QB_WARN("job %s run %lld: %s", job->name, (long long)run->run_id, errstr);
         return QB_ERR_INVALID;
     }
+    d->run_id = run->run_id;
+    d->heartbeat_at = qb_time_now();
     qb_err_t err = QB_OK;
     int failed = 0;
     char first_err[640] = ""; /* symbol + ": " + e1 */
@@ -157,13 +266,25 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
             break;
         }
         qb_md_sched_range(job, run->scheduled_for, last, &from, &to);
+        if (per_symbol) {
+            qb_md_source_destroy(src);
+            if (!(src = qb_data_csv_source_new(job, sym, e1, sizeof e1))) {
+                failed++;
+                if (!first_err[0]) snprintf(first_err, sizeof(first_err), "%s: %s", sym, e1);
+                if (!err) err = QB_ERR_INVALID;
+                QB_WARN("job %s run %lld %s: %s", job->name, (long long)run->run_id, sym, e1);
+                continue;
+            }
+        }
         qb_md_request_t req = {.symbol = sym, .timeframe = job->timeframe, .from = from,
                                .to = to};
         qb_md_ingest_opts_t io = {.job = job->name,
                                   .asset_class = strcmp(job->source, "coinbase") == 0
                                                      ? "crypto" : "equity",
+                                  .batch_size = (size_t)d->cfg->batch_size,
                                   .reject_cb = qb_data_reject,
                                   .committed_cb = qb_data_publish,
+                                  .outbox = 1,
                                   .opaque = d};
         qb_md_ingest_result_t res;
         memset(&res, 0, sizeof(res));
@@ -190,6 +311,7 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
         }
     }
     qb_md_source_destroy(src);
+    d->run_id = 0;
     if (err && failed && !errstr[0])
         qb_err_set(errstr, errstr_size, err, "%d of %zu symbols failed; first: %s", failed,
                    job->nsymbols, first_err);
@@ -285,6 +407,7 @@ int main(int argc, char **argv) {
     }
 
     qb_consumer_t *consumer = NULL;
+    d.cfg = &cfg;
     rc = 1;
     if (qb_topics_init(errstr, sizeof(errstr))) {
         QB_ERROR("%s", errstr);
@@ -325,12 +448,17 @@ int main(int argc, char **argv) {
         rc = 2;
         goto out;
     }
+    d.consumer = consumer;
     qb_counter_t *c_ok = qb_data_runs_counter("succeeded");
     qb_counter_t *c_failed = qb_data_runs_counter("failed");
     qb_counter_t *c_lost = qb_metrics_counter(
         "qb_data_claims_lost_total", "due runs another replica (or a running run) had", NULL);
     qb_counter_t *c_tick_err = qb_metrics_counter(
         "qb_data_tick_errors_total", "scheduler ticks stopped by a store error", NULL);
+    qb_counter_t *c_outbox = qb_metrics_counter(
+        "qb_data_outbox_republished_total",
+        "stored batches a crashed loader had not published, re-published from md.publish_outbox",
+        NULL);
     QB_INFO("qb-data ready: owner %s, tick %lld ms, admin port %d", owner,
             (long long)cfg.tick_ms, qb_svc_admin_port(d.svc));
 
@@ -340,10 +468,11 @@ int main(int argc, char **argv) {
     while (qb_svc_running(d.svc)) {
         qb_time_t now = qb_time_now();
         if (now >= next_tick) {
+            qb_data_drain(&d, c_outbox);
             qb_md_tick_stats_t st;
             memset(&st, 0, sizeof(st));
-            qb_err_t e = qb_md_sched_tick(d.store, now, owner, qb_data_run, &d, &st, errstr,
-                                          sizeof(errstr));
+            qb_err_t e = qb_md_sched_tick(d.store, now, owner, cfg.lease_s * QB_NS_PER_SEC,
+                                          qb_data_run, &d, &st, errstr, sizeof(errstr));
             if (e) {
                 qb_counter_inc(c_tick_err);
                 if (!tick_err_logged++) QB_WARN("scheduler tick: %s", errstr);

@@ -111,24 +111,10 @@ int qbctl_import(int argc, char **argv) {
     if (!csv || !symbol) return import_usage("--csv and --symbol are required");
 
     qb_md_csv_opts_t o;
-    memset(&o, 0, sizeof o);
-    o.delimiter = delim;
     char err[1024];
-    if (strcmp(format, "yahoo") == 0) {
-        o.format = QB_MD_CSV_YAHOO;
-        if (columns || tfmt) return import_usage("--columns and --time-format need --format generic");
-    } else if (strcmp(format, "generic") == 0) {
-        o.format = QB_MD_CSV_GENERIC;
-        if (columns && qb_md_csv_parse_columns(columns, &o, err, sizeof err) != QB_OK)
-            return import_usage(err);
-        if (!tfmt || strcmp(tfmt, "date") == 0) o.time_format = QB_MD_CSV_TIME_DATE;
-        else if (strcmp(tfmt, "iso") == 0) o.time_format = QB_MD_CSV_TIME_ISO;
-        else if (strcmp(tfmt, "unix_s") == 0) o.time_format = QB_MD_CSV_TIME_UNIX_S;
-        else if (strcmp(tfmt, "unix_ms") == 0) o.time_format = QB_MD_CSV_TIME_UNIX_MS;
-        else return import_usage("--time-format must be date, iso, unix_s or unix_ms");
-    } else {
-        return import_usage("--format must be yahoo or generic");
-    }
+    if (qb_md_csv_opts_parse(format, columns, tfmt, &o, err, sizeof err) != QB_OK)
+        return import_usage(err);
+    o.delimiter = delim;
     int64_t tfns;
     if (qb_timeframe_parse(timeframe, &tfns) != QB_OK)
         return import_usage("--timeframe must be one of 1m 5m 15m 30m 1h 4h 1d 1w");

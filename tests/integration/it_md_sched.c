@@ -304,7 +304,7 @@ static void test_due_dependency_order(void **state) {
     calls_t c;
     memset(&c, 0, sizeof c);
     qb_md_tick_stats_t st;
-    OK(qb_md_sched_tick(s, now, "replica-a", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, now, "replica-a", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 3);
     assert_string_equal(c.log[0], "other@2024-01-01T01:00:00Z/schedule");
     assert_string_equal(c.log[1], "resample@2024-01-01T01:00:00Z/schedule");
@@ -317,7 +317,7 @@ static void test_due_dependency_order(void **state) {
 
     /* Next slot: the whole chain in ONE tick. */
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-01-01T02:00:05Z"), "replica-a", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T02:00:05Z"), "replica-a", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 4);
     assert_string_equal(c.log[0], "fetch@2024-01-01T02:00:00Z/schedule");
     assert_string_equal(c.log[1], "other@2024-01-01T02:00:00Z/schedule");
@@ -328,7 +328,7 @@ static void test_due_dependency_order(void **state) {
      * other runs; at 04:00 everything runs again. */
     memset(&c, 0, sizeof c);
     c.fail_name = "fetch";
-    OK(qb_md_sched_tick(s, T("2024-01-01T03:00:05Z"), "replica-a", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T03:00:05Z"), "replica-a", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 2);
     assert_int_equal(st.failed, 1);
     assert_int_equal(st.succeeded, 1);
@@ -340,14 +340,14 @@ static void test_due_dependency_order(void **state) {
                   "fetch:failed:vendor down (test) | other:succeeded: | "
                   "resample:skipped:dependency 'fetch' failed for slot 2024-01-01T03:00:00Z");
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-01-01T04:00:05Z"), "replica-a", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T04:00:05Z"), "replica-a", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 4);
     assert_int_equal(st.succeeded, 4);
 
     /* A paused dependency holds its dependents (waiting, not skipped). */
     OK(qb_md_job_pause(s, "fetch", E, sizeof E));
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-01-01T05:00:05Z"), "replica-a", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T05:00:05Z"), "replica-a", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 1); /* other */
     assert_int_equal(st.waiting, 2);
 }
@@ -495,7 +495,7 @@ static void test_catch_up_once(void **state) {
     calls_t c;
     memset(&c, 0, sizeof c);
     qb_md_tick_stats_t st;
-    OK(qb_md_sched_tick(s, T("2024-02-05T15:17:00Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-02-05T15:17:00Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 3);
     assert_string_equal(c.log[0], "every5@2024-02-05T15:15:00Z/catch_up");
     assert_string_equal(c.log[1], "hourly@2024-02-05T15:00:00Z/catch_up");
@@ -514,11 +514,11 @@ static void test_catch_up_once(void **state) {
     qb_md_job_free(j);
     /* A second tick at the same instant does nothing. */
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-02-05T15:17:30Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-02-05T15:17:30Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 0);
     /* Back on schedule. */
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-02-05T15:20:01Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-02-05T15:20:01Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 1);
     assert_string_equal(c.log[0], "every5@2024-02-05T15:20:00Z/schedule");
 }
@@ -542,11 +542,11 @@ static void test_pause_resume_run_now(void **state) {
     calls_t c;
     memset(&c, 0, sizeof c);
     qb_md_tick_stats_t st;
-    OK(qb_md_sched_tick(s, T("2024-01-01T05:10:01Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T05:10:01Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 1);
     assert_string_equal(c.log[0], "j@2024-01-01T05:10:00.123456Z/manual");
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-01-01T05:10:02Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T05:10:02Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 0);
 
     /* Resume at 07:30: the next slot is 08:00; 01:00..07:00 are not run. */
@@ -564,7 +564,7 @@ static void test_pause_resume_run_now(void **state) {
     assert_int_equal(d.n, 0);
     qb_md_due_list_free(&d);
     memset(&c, 0, sizeof c);
-    OK(qb_md_sched_tick(s, T("2024-01-01T08:00:00Z"), "r", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T08:00:00Z"), "r", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 1);
     assert_string_equal(c.log[0], "j@2024-01-01T08:00:00Z/schedule");
     ASSERT_SCALAR(s, "SELECT string_agg(trigger, ',' ORDER BY scheduled_for) FROM md.ingest_job_runs",
@@ -596,7 +596,7 @@ static void test_lease_expiry(void **state) {
     calls_t c;
     memset(&c, 0, sizeof c);
     qb_md_tick_stats_t st;
-    OK(qb_md_sched_tick(s, T("2024-01-01T00:31:00Z"), "other", run_cb, &c, &st, E, sizeof E));
+    OK(qb_md_sched_tick(s, T("2024-01-01T00:31:00Z"), "other", 0, run_cb, &c, &st, E, sizeof E));
     assert_int_equal(c.n, 1);
     assert_string_equal(c.log[0], "j@2024-01-01T00:30:00Z/catch_up");
     ERR(QB_ERR_STATE, qb_md_sched_finish(s, run, QB_MD_RUN_SUCCEEDED, 1, NULL, NULL, 0,
