@@ -272,10 +272,12 @@ static const char *json_str(const cJSON *o, const char *k) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* options: a JSON object; for "csv" a path, known keys with string values,
- * a known format and time format. */
+/* options: a JSON object of string values with the keys its source takes
+ * (csv: path, format, columns, time_format; synthetic: seed); for "csv" a
+ * path, a known format and time format. */
 static qb_err_t validate_options(const qb_md_job_spec_t *sp, char *errstr, size_t errstr_size) {
     int is_csv = strcmp(sp->source, "csv") == 0;
+    int is_synth = strcmp(sp->source, "synthetic") == 0 || strcmp(sp->source, "synth") == 0;
     if (!sp->options || !*sp->options) {
         if (is_csv)
             return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
@@ -289,16 +291,16 @@ static qb_err_t validate_options(const qb_md_job_spec_t *sp, char *errstr, size_
         goto out;
     }
     for (const cJSON *it = o->child; it; it = it->next) {
-        if (!is_csv) {
+        int known = is_csv ? (strcmp(it->string, "path") == 0 ||
+                              strcmp(it->string, "format") == 0 ||
+                              strcmp(it->string, "columns") == 0 ||
+                              strcmp(it->string, "time_format") == 0)
+                           : is_synth && strcmp(it->string, "seed") == 0;
+        if (!known) {
             e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-                           "%s: only for source \"csv\", not \"%s\"", it->string, sp->source);
-            goto out;
-        }
-        if (strcmp(it->string, "path") != 0 && strcmp(it->string, "format") != 0 &&
-            strcmp(it->string, "columns") != 0 && strcmp(it->string, "time_format") != 0) {
-            e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-                           "options: unknown key \"%.40s\" (path, format, columns, time_format)",
-                           it->string);
+                           "options: \"%.40s\" is not an option of source \"%s\" (csv: path, "
+                           "format, columns, time_format; synthetic: seed)",
+                           it->string, sp->source);
             goto out;
         }
         if (!cJSON_IsString(it) || strlen(it->valuestring) > 4000) {

@@ -39,8 +39,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "bus/qb_bus.h"
 #include "bus/qb_topics.h"
 #include "cache/qb_cache.h"
@@ -49,17 +47,12 @@
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
 #include "core/qb_time.h"
-#include "md/qb_md_alpaca.h"
-#include "md/qb_md_coinbase.h"
-#include "md/qb_md_csv.h"
 #include "md/qb_md_ingest.h"
 #include "md/qb_md_outbox.h"
-#include "md/qb_md_polygon.h"
 #include "md/qb_md_publish.h"
 #include "md/qb_md_sched.h"
+#include "md/qb_md_sources.h"
 #include "md/qb_md_store.h"
-#include "md/qb_md_synth.h"
-#include "md/qb_md_yahoo.h"
 #include "qb/v1/control.pb-c.h"
 #include "store/qb_migrate.h"
 #include "store/qb_store.h"
@@ -115,66 +108,6 @@ static qb_counter_t *qb_data_runs_counter(const char *status) {
 }
 
 /* ---- sources ------------------------------------------------------------- */
-
-/* A "csv" job's file for `symbol`: options.path with "{symbol}" replaced. */
-static qb_md_source_t *qb_data_csv_source_new(const qb_md_job_t *job, const char *symbol,
-                                              char *errstr, size_t errstr_size) {
-    cJSON *o = cJSON_Parse(job->options);
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path"),
-                *f = cJSON_GetObjectItemCaseSensitive(o, "format"),
-                *c = cJSON_GetObjectItemCaseSensitive(o, "columns"),
-                *t = cJSON_GetObjectItemCaseSensitive(o, "time_format");
-    qb_md_source_t *src = NULL;
-    char path[4096], columns[4096];
-    if (!cJSON_IsString(p)) {
-        qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "csv job %s has no options.path",
-                   job->name);
-        goto out;
-    }
-    size_t o_len = 0;
-    for (const char *q = p->valuestring; *q && o_len + 1 < sizeof path;) {
-        if (strncmp(q, "{symbol}", 8) == 0) {
-            o_len += (size_t)snprintf(path + o_len, sizeof path - o_len, "%s", symbol);
-            if (o_len >= sizeof path) o_len = sizeof path - 1;
-            q += 8;
-        } else {
-            path[o_len++] = *q++;
-        }
-    }
-    path[o_len] = '\0';
-    snprintf(columns, sizeof columns, "%s", cJSON_IsString(c) ? c->valuestring : "");
-    qb_md_csv_opts_t co;
-    char msg[512];
-    if (qb_md_csv_opts_parse(cJSON_IsString(f) ? f->valuestring : NULL, columns,
-                             cJSON_IsString(t) ? t->valuestring : NULL, &co, msg,
-                             sizeof msg) != QB_OK) {
-        qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "csv job %s: %s", job->name, msg);
-        goto out;
-    }
-    src = qb_md_csv_source_new(path, &co, errstr, errstr_size);
-out:
-    cJSON_Delete(o);
-    return src;
-}
-
-static qb_md_source_t *qb_data_source_new(const qb_md_job_t *job, char *errstr,
-                                          size_t errstr_size) {
-    const char *s = job->source;
-    if (strcmp(s, "synthetic") == 0 || strcmp(s, "synth") == 0) {
-        qb_md_synth_opts_t o;
-        qb_md_synth_opts_default(&o, 42);
-        return qb_md_synth_source_new(&o, errstr, errstr_size);
-    }
-    if (strcmp(s, "alpaca") == 0) return qb_md_alpaca_source_new(NULL, NULL, errstr, errstr_size);
-    if (strcmp(s, "polygon") == 0)
-        return qb_md_polygon_source_new(NULL, NULL, errstr, errstr_size);
-    if (strcmp(s, "yahoo") == 0) return qb_md_yahoo_source_new(NULL, NULL, errstr, errstr_size);
-    if (strcmp(s, "coinbase") == 0)
-        return qb_md_coinbase_source_new(NULL, NULL, errstr, errstr_size);
-    qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-               "unknown source \"%s\" (csv, synthetic, alpaca, polygon, yahoo, coinbase)", s);
-    return NULL;
-}
 
 /* ---- the run callback ------------------------------------------------------ */
 
@@ -239,8 +172,9 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
                             size_t errstr_size) {
     qb_data_t *d = opaque;
     const qb_md_job_t *job = run->job;
-    int per_symbol = strcmp(job->source, "csv") == 0; /* a file per symbol */
-    qb_md_source_t *src = per_symbol ? NULL : qb_data_source_new(job, errstr, errstr_size);
+    int per_symbol = qb_md_source_per_symbol(job->source); /* a csv file per symbol */
+    qb_md_source_t *src =
+        per_symbol ? NULL : qb_md_source_open(job->source, job->options, NULL, errstr, errstr_size);
     if (!per_symbol && !src) {
         QB_WARN("job %s run %lld: %s", job->name, (long long)run->run_id, errstr);
         return QB_ERR_INVALID;
@@ -268,7 +202,7 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
         qb_md_sched_range(job, run->scheduled_for, last, &from, &to);
         if (per_symbol) {
             qb_md_source_destroy(src);
-            if (!(src = qb_data_csv_source_new(job, sym, e1, sizeof e1))) {
+            if (!(src = qb_md_source_open(job->source, job->options, sym, e1, sizeof e1))) {
                 failed++;
                 if (!first_err[0]) snprintf(first_err, sizeof(first_err), "%s: %s", sym, e1);
                 if (!err) err = QB_ERR_INVALID;

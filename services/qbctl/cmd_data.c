@@ -24,7 +24,7 @@
 
 #include "cal/qb_cal.h"
 #include "core/qb_time.h"
-#include "md/qb_md_replay.h"
+#include "md/qb_md_gaps.h"
 #include "md/qb_md_store.h"
 #include "qbctl.h"
 #include "store/qb_store.h"
@@ -38,27 +38,6 @@ static int data_usage(const char *msg) {
             "  line: FROM TO BARS ([FROM, TO) is the range to fetch)\n",
             msg);
     return 2;
-}
-
-typedef struct data_times_s {
-    qb_time_t *v;
-    size_t n, cap;
-} data_times_t;
-
-static qb_err_t data_collect(void *opaque, const qb_bar_t *bars, size_t n, const char *source,
-                             char *errstr, size_t errstr_size) {
-    data_times_t *t = opaque;
-    (void)source;
-    if (t->n + n > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->n + n) cap *= 2;
-        qb_time_t *v = realloc(t->v, cap * sizeof(*v));
-        if (!v) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
-        t->v = v;
-        t->cap = cap;
-    }
-    for (size_t i = 0; i < n; i++) t->v[t->n++] = bars[i].ts;
-    return QB_OK;
 }
 
 static void data_fmt(qb_time_t t, int daily, char *buf, size_t cap) {
@@ -115,94 +94,40 @@ static int data_gaps(int argc, char **argv) {
         return 2;
     }
     int rc = 1;
-    data_times_t have = {0};
-    qb_md_replay_t *r = NULL;
-    qb_cal_gap_t *gaps = NULL;
-    PGresult *res = NULL;
+    qb_md_gaps_t g;
+    memset(&g, 0, sizeof g);
     if (qb_md_store_check_schema(s, err, sizeof err) != QB_OK) {
         fprintf(stderr, "qbctl data: %s\n", err);
         goto out;
     }
-    const char *p[1] = {sym.s};
-    if (qb_store_query(s, "SELECT asset_class FROM md.assets WHERE symbol = $1", 1, p, &res, err,
-                       sizeof err) != QB_OK) {
-        fprintf(stderr, "qbctl data: %s\n", err);
+    qb_err_t e = qb_md_gaps_find(s, sym.s, timeframe, cal, from, to, &g, err, sizeof err);
+    if (e != QB_OK) {
+        fprintf(stderr, "qbctl data: %s%s\n", err,
+                e == QB_ERR_INVALID && !cal ? " (pass --calendar)" : "");
+        rc = e == QB_ERR_INVALID ? 2 : 1;
         goto out;
     }
-    if (PQntuples(res) != 1) {
-        fprintf(stderr, "qbctl data: unknown symbol %s (not in md.assets)\n", sym.s);
-        goto out;
-    }
-    const char *klass = PQgetvalue(res, 0, 0);
-    if (!cal) {
-        const char *def = strcmp(klass, "equity") == 0 || strcmp(klass, "etf") == 0 ? "XNYS"
-                          : strcmp(klass, "crypto") == 0                          ? "24x7"
-                                                                                  : NULL;
-        if (!def) {
-            fprintf(stderr, "qbctl data: %s is a%s %s asset: no default calendar, pass --calendar\n",
-                    sym.s, klass[0] == 'e' ? "n" : "", klass);
-            rc = 2;
-            goto out;
-        }
-        if (qb_cal_get(def, &cal, err, sizeof err) != QB_OK) {
-            fprintf(stderr, "qbctl data: calendar %s: %s\n", def, err);
-            goto out;
-        }
-    }
-
-    const char *syms[1] = {sym.s};
-    qb_md_replay_opts_t o;
-    memset(&o, 0, sizeof o);
-    o.symbols = syms;
-    o.nsymbols = 1;
-    o.timeframe = timeframe;
-    o.from = from;
-    o.to = to;
-    if (qb_md_replay_new(s, &o, &r, err, sizeof err) != QB_OK ||
-        qb_md_replay_run(r, data_collect, &have, err, sizeof err) != QB_OK) {
-        fprintf(stderr, "qbctl data: %s\n", err);
-        goto out;
-    }
-    if (!from || !to) {
-        if (have.n == 0) {
-            fprintf(stderr, "%s %s: no stored bars%s; give --from and --to to list the whole "
-                    "range as missing\n", sym.s, timeframe, from || to ? " in the range" : "");
-            rc = 0;
-            goto out;
-        }
-        if (!from) from = have.v[0];
-        if (!to) to = have.v[have.n - 1] + tf_ns;
-    }
-    /* Present bars split the range into at most n + 1 gaps. */
-    size_t cap = have.n + 1, total = 0, missing = 0;
-    gaps = calloc(cap, sizeof(*gaps));
-    if (!gaps) {
-        fprintf(stderr, "qbctl data: out of memory\n");
-        goto out;
-    }
-    if (qb_cal_gaps(cal, tf_ns, have.v, have.n, from, to, gaps, cap, &total, &missing, err,
-                    sizeof err) != QB_OK) {
-        fprintf(stderr, "qbctl data: %s\n", err);
+    if (!g.from || !g.to) {
+        fprintf(stderr, "%s %s: no stored bars%s; give --from and --to to list the whole "
+                "range as missing\n", sym.s, timeframe, from || to ? " in the range" : "");
+        rc = 0;
         goto out;
     }
     int daily = tf_ns == QB_NS_PER_DAY;
-    for (size_t i = 0; i < total && i < cap; i++) {
+    for (size_t i = 0; i < g.nspans; i++) {
         char a[QB_TIME_STRLEN], b[QB_TIME_STRLEN];
-        data_fmt(gaps[i].from, daily, a, sizeof a);
-        data_fmt(gaps[i].to, daily, b, sizeof b);
-        printf("%s %s %zu\n", a, b, gaps[i].nbars);
+        data_fmt(g.spans[i].from, daily, a, sizeof a);
+        data_fmt(g.spans[i].to, daily, b, sizeof b);
+        printf("%s %s %zu\n", a, b, g.spans[i].nbars);
     }
     char a[QB_TIME_STRLEN], b[QB_TIME_STRLEN];
-    data_fmt(from, daily, a, sizeof a);
-    data_fmt(to, daily, b, sizeof b);
+    data_fmt(g.from, daily, a, sizeof a);
+    data_fmt(g.to, daily, b, sizeof b);
     fprintf(stderr, "%s %s %s [%s, %s): %zu stored, %zu missing bars in %zu gaps\n", sym.s,
-            timeframe, qb_cal_name(cal), a, b, have.n, missing, total);
+            timeframe, qb_cal_name(g.cal), a, b, g.stored, g.missing, g.nspans);
     rc = 0;
 out:
-    PQclear(res);
-    free(gaps);
-    free(have.v);
-    qb_md_replay_destroy(r);
+    qb_md_gaps_free(&g);
     qb_store_destroy(s);
     return rc;
 }

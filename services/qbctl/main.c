@@ -7,6 +7,8 @@
  *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
  *   qbctl replay [--from D --to D ...]     re-publish stored bars onto md.bars
  *   qbctl data gaps SYMBOL                 missing bars vs the exchange calendar
+ *   qbctl backfill --source S --symbols A,B --from D --to D
+ *                                          fetch what is missing into md.bars
  *
  * It grows with the platform. Each command lives in its own file
  * (cmd_*.c); this file parses the command line and the configuration. */
@@ -71,7 +73,16 @@ static const char *qbctl_about =
     "                                   same event ids as the original publish\n"
     "  data gaps SYMBOL [--timeframe 1d] [--from D] [--to D] [--calendar XNYS|24x7]\n"
     "                                   missing bars vs the exchange calendar, one span per\n"
-    "                                   line: FROM TO BARS ([FROM, TO) is what to fetch)";
+    "                                   line: FROM TO BARS ([FROM, TO) is what to fetch)\n"
+    "  backfill --source S --symbols A,B --from D --to D [--timeframe 1d] [--options JSON]\n"
+    "         [--asset-class C] [--calendar XNYS|24x7] [--all] [--no-publish]\n"
+    "         [--progress auto|always|never]\n"
+    "                                   fetch the bars of [from, to) the calendar expects and\n"
+    "                                   md.bars lacks (--all: everything) from a source (csv\n"
+    "                                   with --options '{\"path\":\"d/{symbol}.csv\"}', synthetic,\n"
+    "                                   alpaca, polygon, yahoo, coinbase) through validation\n"
+    "                                   into md.bars and onto the md.bars topic; a progress\n"
+    "                                   bar on a terminal";
 
 static void qbctl_usage(FILE *f) {
     qb_cfg_section_t s = {"qbctl", qbctl_table, &qbctl_cfg};
@@ -104,6 +115,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "actions") == 0 || strcmp(cmd, "bars") == 0) return qbctl_actions(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0) return qbctl_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);
+    if (strcmp(cmd, "backfill") == 0) return qbctl_backfill(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }
