@@ -154,7 +154,9 @@ qb_err_t qb_md_ingest(qb_store_t *store, qb_md_source_t *source, const qb_md_req
                                           req->symbol, req->timeframe, req->from, req->to,
                                           &result->ingest_id, errstr, errstr_size);
     if (err) return err;
-    g.v = qb_md_validator_new(req->timeframe, &opts->validate, errstr, errstr_size);
+    qb_md_validate_opts_t vo = opts->validate;
+    if (vo.grid_ns == 0) vo.grid_ns = source->grid_ns;
+    g.v = qb_md_validator_new(req->timeframe, &vo, errstr, errstr_size);
     if (!g.v) {
         err = QB_ERR_INVALID;
         goto done;

@@ -278,6 +278,7 @@ static const char *json_str(const cJSON *o, const char *k) {
 static qb_err_t validate_options(const qb_md_job_spec_t *sp, char *errstr, size_t errstr_size) {
     int is_csv = strcmp(sp->source, "csv") == 0;
     int is_synth = strcmp(sp->source, "synthetic") == 0 || strcmp(sp->source, "synth") == 0;
+    int is_resample = strcmp(sp->source, "resample") == 0;
     if (!sp->options || !*sp->options) {
         if (is_csv)
             return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
@@ -295,11 +296,15 @@ static qb_err_t validate_options(const qb_md_job_spec_t *sp, char *errstr, size_
                               strcmp(it->string, "format") == 0 ||
                               strcmp(it->string, "columns") == 0 ||
                               strcmp(it->string, "time_format") == 0)
-                           : is_synth && strcmp(it->string, "seed") == 0;
+                    : is_synth  ? strcmp(it->string, "seed") == 0
+                    : is_resample ? (strcmp(it->string, "from_timeframe") == 0 ||
+                                     strcmp(it->string, "calendar") == 0)
+                                  : 0;
         if (!known) {
             e = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
                            "options: \"%.40s\" is not an option of source \"%s\" (csv: path, "
-                           "format, columns, time_format; synthetic: seed)",
+                           "format, columns, time_format; synthetic: seed; resample: "
+                           "from_timeframe, calendar)",
                            it->string, sp->source);
             goto out;
         }

@@ -67,6 +67,11 @@ typedef struct qb_md_source_ops_s {
 /* Every adapter's state struct starts with this. */
 struct qb_md_source_s {
     const qb_md_source_ops_t *ops;
+    /* Grid the bar times are on when it is not the timeframe's (0): the
+     * resample source's session-aligned bars (an NYSE 1h bar opens at
+     * 09:30) are on the input timeframe's grid. The ingest validates
+     * against it. */
+    int64_t grid_ns;
 };
 
 /* Fetch req into sink. Errors: QB_ERR_INVALID (bad request), QB_ERR_NOT_FOUND

@@ -11,6 +11,7 @@
 #include "md/qb_md_coinbase.h"
 #include "md/qb_md_csv.h"
 #include "md/qb_md_polygon.h"
+#include "md/qb_md_resample_src.h"
 #include "md/qb_md_synth.h"
 #include "md/qb_md_yahoo.h"
 
@@ -68,6 +69,12 @@ static qb_md_source_t *csv_open(const cJSON *o, const char *symbol, char *errstr
 
 qb_md_source_t *qb_md_source_open(const char *name, const char *options, const char *symbol,
                                   char *errstr, size_t errstr_size) {
+    return qb_md_source_open_store(name, options, symbol, NULL, errstr, errstr_size);
+}
+
+qb_md_source_t *qb_md_source_open_store(const char *name, const char *options,
+                                        const char *symbol, qb_store_t *store, char *errstr,
+                                        size_t errstr_size) {
     if (!name) name = "";
     cJSON *o = cJSON_Parse(options && *options ? options : "{}");
     qb_md_source_t *src = NULL;
@@ -88,6 +95,14 @@ qb_md_source_t *qb_md_source_open(const char *name, const char *options, const c
             qb_md_synth_opts_default(&so, (uint64_t)sv);
             src = qb_md_synth_source_new(&so, errstr, errstr_size);
         }
+    } else if (strcmp(name, "resample") == 0) {
+        const char *in = opt(o, "from_timeframe"), *cn = opt(o, "calendar");
+        const qb_cal_t *cal = NULL;
+        if (!store)
+            qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                       "resample: needs the database (not available here)");
+        else if (!cn || qb_cal_get(cn, &cal, errstr, errstr_size) == QB_OK)
+            src = qb_md_resample_source_new(store, in ? in : "1m", cal, errstr, errstr_size);
     } else if (strcmp(name, "alpaca") == 0) {
         src = qb_md_alpaca_source_new(NULL, NULL, errstr, errstr_size);
     } else if (strcmp(name, "polygon") == 0) {
@@ -98,7 +113,8 @@ qb_md_source_t *qb_md_source_open(const char *name, const char *options, const c
         src = qb_md_coinbase_source_new(NULL, NULL, errstr, errstr_size);
     } else {
         qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
-                   "unknown source \"%.32s\" (csv, synthetic, alpaca, polygon, yahoo, coinbase)",
+                   "unknown source \"%.32s\" (csv, synthetic, resample, alpaca, polygon, yahoo, "
+                   "coinbase)",
                    name);
     }
     cJSON_Delete(o);

@@ -65,6 +65,7 @@ qb_md_validator_t *qb_md_validator_new(const char *timeframe,
         return NULL;
     }
     v->grid_ns = tf > QB_NS_PER_DAY ? QB_NS_PER_DAY : tf;
+    if (opts && opts->grid_ns > 0) v->grid_ns = opts->grid_ns;
     v->window = opts && opts->window > 0 ? opts->window : 50;
     if (v->window > MD_WINDOW_MAX) v->window = MD_WINDOW_MAX;
     v->min_periods = opts && opts->min_periods > 0 ? opts->min_periods : 20;

@@ -87,6 +87,8 @@ typedef struct qb_md_validate_opts_s {
     int window;         /* returns in the rolling window; 0 = 50 (max 1024) */
     int min_periods;    /* returns needed before flagging; 0 = 20 (<= window) */
     double threshold;   /* robust |z| beyond which a bar is flagged; 0 = 10 */
+    int64_t grid_ns;    /* off_grid rule: ts % grid_ns == 0; 0 = the timeframe's
+                           (intraday) or 1 day (1d, 1w) */
 } qb_md_validate_opts_t;
 
 typedef struct qb_md_validator_s qb_md_validator_t;

@@ -174,7 +174,9 @@ static qb_err_t qb_data_run(void *opaque, qb_store_t *store, qb_md_run_t *run, c
     const qb_md_job_t *job = run->job;
     int per_symbol = qb_md_source_per_symbol(job->source); /* a csv file per symbol */
     qb_md_source_t *src =
-        per_symbol ? NULL : qb_md_source_open(job->source, job->options, NULL, errstr, errstr_size);
+        per_symbol ? NULL
+                   : qb_md_source_open_store(job->source, job->options, NULL, store, errstr,
+                                             errstr_size);
     if (!per_symbol && !src) {
         QB_WARN("job %s run %lld: %s", job->name, (long long)run->run_id, errstr);
         return QB_ERR_INVALID;

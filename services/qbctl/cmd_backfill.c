@@ -188,9 +188,16 @@ int qbctl_backfill(int argc, char **argv) {
     }
     /* The source, once, to check the name and options (csv: per symbol). */
     int per_symbol = qb_md_source_per_symbol(source);
-    qb_md_source_t *src = qb_md_source_open(source, options, syms[0], err, sizeof err);
+    qb_store_t *s = qb_store_new(qbctl_cfg.pg_dsn, err, sizeof err);
+    if (!s) {
+        free(list);
+        fprintf(stderr, "qbctl backfill: QB_PG_DSN: %s\n", err);
+        return 2;
+    }
+    qb_md_source_t *src = qb_md_source_open_store(source, options, syms[0], s, err, sizeof err);
     if (!src) {
         free(list);
+        qb_store_destroy(s);
         fprintf(stderr, "qbctl backfill: %s\n", err);
         return 2;
     }
@@ -203,9 +210,8 @@ int qbctl_backfill(int argc, char **argv) {
     b.started = qb_time_now();
     int rc = 1, failed = 0;
     qb_md_gaps_t *gaps = calloc((size_t)nsym, sizeof *gaps);
-    qb_store_t *s = qb_store_new(qbctl_cfg.pg_dsn, err, sizeof err);
-    if (!s || !gaps) {
-        fprintf(stderr, "qbctl backfill: %s\n", s ? "out of memory" : err);
+    if (!gaps) {
+        fprintf(stderr, "qbctl backfill: out of memory\n");
         goto out;
     }
     if (qb_md_store_check_schema(s, err, sizeof err) != QB_OK) {
@@ -246,7 +252,7 @@ int qbctl_backfill(int argc, char **argv) {
         b.symbol = syms[i];
         if (per_symbol && i > 0) {
             qb_md_source_destroy(src);
-            if (!(src = qb_md_source_open(source, options, syms[i], err, sizeof err))) {
+            if (!(src = qb_md_source_open_store(source, options, syms[i], s, err, sizeof err))) {
                 fprintf(stderr, "%sqbctl backfill: %s: %s\n", b.drawn ? "\n" : "", syms[i], err);
                 b.drawn = 0;
                 failed++;

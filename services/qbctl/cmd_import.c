@@ -157,6 +157,7 @@ int qbctl_import(int argc, char **argv) {
     io.asset_class = asset_class;
     io.reject_cb = import_reject;
     io.committed_cb = publish ? import_publish : NULL;
+    io.outbox = publish; /* a crash between commit and publish: qb-data re-publishes */
     io.opaque = &ctx;
     qb_md_request_t req = {symbol, timeframe, 0, 0, 0};
     qb_md_ingest_result_t r;
