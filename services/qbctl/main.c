@@ -5,6 +5,7 @@
  *   qbctl tail TOPIC [options]             print messages as JSON lines
  *   qbctl produce TOPIC [options]          JSON lines on stdin -> protobuf
  *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
+ *   qbctl ta --csv FILE --indicators SPECS technical indicators per bar (libs/ta)
  *   qbctl replay [--from D --to D ...]     re-publish stored bars onto md.bars
  *   qbctl data gaps SYMBOL                 missing bars vs the exchange calendar
  *   qbctl backfill --source S --symbols A,B --from D --to D
@@ -56,6 +57,10 @@ static const char *qbctl_about =
     "                                   rejected rows as FILE:LINE: reason on stderr, exit 1\n"
     "                                   if any; columns are header names or 0-based indexes,\n"
     "                                   positional or key=value (time=Date,open=Open,...)\n"
+    "  ta --csv FILE --indicators rsi:14,macd:12:26:9,bbands:20:2:2 [--format csv|json]\n"
+    "                                   technical indicators (TA-Lib definitions) per bar:\n"
+    "                                   time, close, one column per output; `ta --list` shows\n"
+    "                                   every indicator with its parameters and defaults\n"
     "  actions import --csv FILE --symbol SYM [--asset-class equity] [--source NAME]\n"
     "                                   load splits and dividends (CSV date,kind,value; kind\n"
     "                                   split with 2:1, 3-for-2 or 1.5, or dividend with the\n"
@@ -117,6 +122,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tail") == 0) return qbctl_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "produce") == 0) return qbctl_produce(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0) return qbctl_import(argc - 1, argv + 1);
+    if (strcmp(cmd, "ta") == 0) return qbctl_ta(argc - 1, argv + 1);
     if (strcmp(cmd, "actions") == 0 || strcmp(cmd, "bars") == 0) return qbctl_actions(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0) return qbctl_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);

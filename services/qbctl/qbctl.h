@@ -19,6 +19,7 @@ int qbctl_topics(int argc, char **argv);
 int qbctl_tail(int argc, char **argv);
 int qbctl_produce(int argc, char **argv);
 int qbctl_import(int argc, char **argv);
+int qbctl_ta(int argc, char **argv); /* cmd_ta.c: indicators over a CSV (libs/ta) */
 int qbctl_actions(int argc, char **argv); /* "actions ..." and "bars ..." */
 int qbctl_replay(int argc, char **argv);
 int qbctl_data(int argc, char **argv);
