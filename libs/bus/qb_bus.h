@@ -213,6 +213,38 @@ qb_consumer_t *qb_consumer_new(const char *group_id, const char *const *topics,
  * doubling up to max_ms (defaults 100 and 5000). */
 void qb_consumer_set_retry_backoff(qb_consumer_t *c, int initial_ms, int max_ms);
 
+/* Deferred offsets, for handlers that batch their effects (a COPY every few
+ * thousand records): with on = 1, a record handled OK (or dead-lettered)
+ * is NOT stored for commit at once; its offset waits until the application
+ * has made the batch durable and calls qb_consumer_store_pending(). So a
+ * committed offset still never covers a record whose effect could be lost.
+ * Set before the first poll. */
+void qb_consumer_set_deferred_store(qb_consumer_t *c, int on);
+
+/* Store every deferred offset (the latest per partition) for the next
+ * commit. Called from inside a handler it covers the records handled
+ * before the current one. QB_OK, or the error of storing (partitions no longer assigned are
+ * skipped and logged: their records go to the next owner again). */
+qb_err_t qb_consumer_store_pending(qb_consumer_t *c);
+
+/* Partitions with deferred offsets not yet stored. */
+size_t qb_consumer_pending(const qb_consumer_t *c);
+
+/* Called inside a rebalance (and at close) when partitions are taken away,
+ * BEFORE the consumer commits: flush and qb_consumer_store_pending() here so
+ * the work done on them is committed; drop per-partition state. Deferred
+ * offsets still pending afterwards on those partitions are forgotten (the
+ * next owner handles those records again). `parts` is librdkafka's
+ * rd_kafka_topic_partition_list_t (opaque here: see qb_consumer_revoked_*). */
+typedef void (*qb_consumer_revoke_cb)(void *opaque, const void *parts);
+void qb_consumer_set_revoke_cb(qb_consumer_t *c, qb_consumer_revoke_cb cb, void *opaque);
+
+/* The revoked partitions passed to a revoke callback: how many, and the
+ * topic (Kafka name) and partition number of the i-th. */
+int qb_consumer_revoked_count(const void *parts);
+const char *qb_consumer_revoked_topic(const void *parts, int i);
+int32_t qb_consumer_revoked_partition(const void *parts, int i);
+
 /* Wait up to timeout_ms for one message and deal with it (handle, dead-letter
  * or schedule its retry); also serves rebalances, statistics and errors.
  * Returns QB_OK when a message was dealt with, QB_ERR_TIMEOUT when none came,

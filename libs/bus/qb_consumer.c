@@ -54,6 +54,14 @@ typedef struct qb_retry_s {
     int64_t resume_at;   /* monotonic ms */
 } qb_retry_t;
 
+/* Deferred mode: the next offset to store once the caller says its effects
+ * are durable (qb_consumer_store_pending). */
+typedef struct qb_pending_s {
+    const qb_ctopic_t *ct;
+    int32_t partition;
+    int64_t next;
+} qb_pending_t;
+
 /* The next offset after what THIS consumer handled on a partition. */
 typedef struct qb_handled_s {
     const qb_ctopic_t *ct;
@@ -74,6 +82,11 @@ struct qb_consumer_s {
     qb_handled_t *handled;
     size_t nhandled, caphandled, lasthandled;
     qb_producer_t *dlq;
+    int deferred;          /* qb_consumer_set_deferred_store */
+    qb_pending_t *pending; /* deferred offsets, one per partition */
+    size_t npending, cappending;
+    qb_consumer_revoke_cb revoke_cb;
+    void *revoke_opaque;
     int closed;
     int closing;          /* inside qb_consumer_close() */
     int close_incomplete; /* close gave up: destroy must not close again */
@@ -247,6 +260,18 @@ static void qb_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             QB_ERROR("rebalance error: %s", rd_kafka_err2str(err));
         qb_consumer_log_parts("revoked", parts);
+        /* Let the application make its effects durable (and store them)
+         * before the commit; then forget what it left pending there: those
+         * records go to the next owner again. */
+        if (c->revoke_cb) c->revoke_cb(c->revoke_opaque, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            for (size_t k = 0; k < c->npending;) {
+                if (c->pending[k].partition == parts->elems[i].partition &&
+                    strcmp(c->pending[k].ct->t->name, parts->elems[i].topic) == 0)
+                    c->pending[k] = c->pending[--c->npending];
+                else
+                    k++;
+            }
         if (rd_kafka_assignment_lost(rk)) {
             QB_WARN("assignment lost (session timed out?): not committing");
         } else {
@@ -435,6 +460,7 @@ void qb_consumer_destroy(qb_consumer_t *c) {
                                                       : 0);
     free(c->retries);
     free(c->handled);
+    free(c->pending);
     free(c->topics);
     free(c->group);
     free(c);
@@ -442,8 +468,33 @@ void qb_consumer_destroy(qb_consumer_t *c) {
 
 /* ---- one message -------------------------------------------------------- */
 
+static void qb_consumer_defer(qb_consumer_t *c, const qb_ctopic_t *ct, int32_t partition,
+                              int64_t next) {
+    for (size_t i = 0; i < c->npending; i++)
+        if (c->pending[i].ct == ct && c->pending[i].partition == partition) {
+            c->pending[i].next = next;
+            return;
+        }
+    if (c->npending == c->cappending) {
+        size_t cap = c->cappending ? c->cappending * 2 : 16;
+        qb_pending_t *np = realloc(c->pending, cap * sizeof(*np));
+        if (!np) {
+            QB_WARN("out of memory: offset %" PRId64 " not stored (handled again later)",
+                    next - 1);
+            return;
+        }
+        c->pending = np;
+        c->cappending = cap;
+    }
+    c->pending[c->npending++] = (qb_pending_t){ct, partition, next};
+}
+
 static void qb_consumer_store(qb_consumer_t *c, const qb_ctopic_t *ct,
                               const rd_kafka_message_t *rkm) {
+    if (c->deferred) {
+        qb_consumer_defer(c, ct, rkm->partition, rkm->offset + 1);
+        return;
+    }
     /* Stores offset + 1: the next message to read, what Kafka commits. */
     rd_kafka_resp_err_t err = rd_kafka_offset_store(rkm->rkt, rkm->partition, rkm->offset);
     if (err)
@@ -648,6 +699,43 @@ static void qb_consumer_process(qb_consumer_t *c, rd_kafka_message_t *rkm) {
     qb_log_ctx_clear();
 }
 
+void qb_consumer_set_deferred_store(qb_consumer_t *c, int on) {
+    if (c) c->deferred = on ? 1 : 0;
+}
+
+void qb_consumer_set_revoke_cb(qb_consumer_t *c, qb_consumer_revoke_cb cb, void *opaque) {
+    if (!c) return;
+    c->revoke_cb = cb;
+    c->revoke_opaque = opaque;
+}
+
+qb_err_t qb_consumer_store_pending(qb_consumer_t *c) {
+    if (!c || c->npending == 0) return QB_OK;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->npending);
+    for (size_t i = 0; i < c->npending; i++)
+        rd_kafka_topic_partition_list_add(l, c->pending[i].ct->t->name,
+                                          c->pending[i].partition)->offset = c->pending[i].next;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+    qb_err_t ret = QB_OK;
+    for (int i = 0; i < l->cnt; i++) {
+        if (l->elems[i].err) {
+            /* No longer assigned: the next owner handles those again. */
+            QB_WARN("cannot store offset %" PRId64 " of %s [%d]: %s", l->elems[i].offset,
+                    l->elems[i].topic, (int)l->elems[i].partition,
+                    rd_kafka_err2str(l->elems[i].err));
+            continue;
+        }
+        qb_consumer_handled_note(c, c->pending[i].ct, c->pending[i].partition,
+                                 c->pending[i].next);
+    }
+    if (err && err != RD_KAFKA_RESP_ERR__STATE) ret = qb__bus_err(err);
+    rd_kafka_topic_partition_list_destroy(l);
+    c->npending = 0;
+    return ret;
+}
+
+size_t qb_consumer_pending(const qb_consumer_t *c) { return c ? c->npending : 0; }
+
 qb_err_t qb_consumer_poll(qb_consumer_t *c, int timeout_ms) {
     if (!c || c->closed) return QB_ERR_INVALID;
     if (c->fatal) return QB_ERR_KAFKA;
@@ -698,4 +786,18 @@ qb_err_t qb_consumer_run(qb_consumer_t *c, volatile sig_atomic_t *running) {
     }
     qb_err_t cerr = qb_consumer_close(c);
     return ret ? ret : cerr;
+}
+
+int qb_consumer_revoked_count(const void *parts) {
+    return parts ? ((const rd_kafka_topic_partition_list_t *)parts)->cnt : 0;
+}
+
+const char *qb_consumer_revoked_topic(const void *parts, int i) {
+    const rd_kafka_topic_partition_list_t *l = parts;
+    return l && i >= 0 && i < l->cnt ? l->elems[i].topic : NULL;
+}
+
+int32_t qb_consumer_revoked_partition(const void *parts, int i) {
+    const rd_kafka_topic_partition_list_t *l = parts;
+    return l && i >= 0 && i < l->cnt ? l->elems[i].partition : -1;
 }
