@@ -1,0 +1,601 @@
+/* qb_strategy.c — the strategy framework: creation from JSON parameters,
+ * the per-bar driver (indicators, rules, emission), save/restore, values
+ * for publishing, and signal ids.
+ *
+ * Ownership: an instance owns its indicators (qb_ta_t, freed at destroy),
+ * its kind struct and that struct's post-init snapshot (one allocation,
+ * copied back by reset), and its canonical parameter text. The kind table
+ * is static (qb_strategy_registry.c). The per-bar path (feed) touches only
+ * memory allocated at creation. */
+#include "strategy/qb_strategy.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strategy/qb_strategy_kind.h"
+#include "ta/qb_ta.h"
+
+/* The parameters every kind has (documented in qb_strategy.h). */
+typedef struct common_s {
+    int allow_short;
+    double stop_atr;
+    int atr_period;
+    double target_weight;
+} common_t;
+
+static const qb_strategy_param_t common_params[] = {
+    {"allow_short", QB_SPARAM_BOOL, offsetof(common_t, allow_short), 0, 0, 1},
+    {"stop_atr", QB_SPARAM_NUM, offsetof(common_t, stop_atr), 0, 0, 1e6},
+    {"atr_period", QB_SPARAM_INT, offsetof(common_t, atr_period), 14, 1, 100000},
+    {"target_weight", QB_SPARAM_NUM, offsetof(common_t, target_weight), 0, 0, 1},
+};
+#define NCOMMON ((int)(sizeof common_params / sizeof common_params[0]))
+
+/* One published value: output k of indicator ta. */
+typedef struct value_s {
+    int ta, k;
+    char name[QB_TA_COLUMN_MAX];
+} value_t;
+
+struct qb_strategy_s {
+    const qb_strategy_kind_t *kind;
+    void *self;  /* the kind's struct */
+    void *self0; /* its snapshot right after init (reset copies it back) */
+    common_t common;
+    int creating; /* 1 while init may add indicators */
+    int reasons;  /* 1: format signal reasons (the default) */
+
+    int nta;
+    qb_ta_t *ta[QB_STRATEGY_MAX_TA];
+    double v[QB_STRATEGY_MAX_TA][QB_TA_MAX_OUTPUTS];
+    unsigned inputs;  /* QB_TA_IN_* read by any indicator */
+    int max_lookback; /* rules run from bar index max_lookback on */
+    int warmup;       /* max_lookback + kind->uses_previous */
+    int atr_idx;      /* -1 without stop_atr */
+
+    int position;     /* +1, 0, -1 */
+    int64_t bars;
+    qb_time_t last_ts;
+
+    int nvalues;
+    value_t values[QB_STRATEGY_MAX_TA * QB_TA_MAX_OUTPUTS];
+    char *params_json;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *qb_signal_dir_name(qb_signal_dir_t d) {
+    switch (d) {
+    case QB_SIGNAL_LONG: return "LONG";
+    case QB_SIGNAL_SHORT: return "SHORT";
+    case QB_SIGNAL_FLAT: return "FLAT";
+    }
+    return "UNKNOWN";
+}
+
+qb_signal_dir_t qb_signal_dir_of(int position) {
+    return position > 0 ? QB_SIGNAL_LONG : position < 0 ? QB_SIGNAL_SHORT : QB_SIGNAL_FLAT;
+}
+
+const char *qb_strategy_kind_name(const qb_strategy_kind_t *k) { return k ? k->name : NULL; }
+const char *qb_strategy_kind_summary(const qb_strategy_kind_t *k) {
+    return k ? k->summary : NULL;
+}
+
+const qb_strategy_kind_t *qb_strategy_kind_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < qb_strategy_kind_count(); i++) {
+        const qb_strategy_kind_t *k = qb_strategy_kind_at(i);
+        if (strcmp(k->name, name) == 0) return k;
+    }
+    return NULL;
+}
+
+/* Append to a snprintf-style buffer: *len counts the full length even past
+ * cap, like snprintf's return value. */
+__attribute__((format(printf, 4, 5))) static void bufcat(char *buf, size_t cap, size_t *len,
+                                                         const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *at = *len < cap ? buf + *len : NULL;
+    size_t room = *len < cap ? cap - *len : 0;
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += (size_t)n;
+}
+
+/* A JSON value as short text for error messages ("got ..."). */
+static void json_text(const cJSON *item, char *out, size_t cap) {
+    char *t = cJSON_PrintUnformatted(item);
+    if (!t) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    if (strlen(t) > 40) snprintf(out, cap, "%.37s...", t);
+    else snprintf(out, cap, "%s", t);
+    cJSON_free(t);
+}
+
+/* A double as the shortest of %.15g / %.17g that reads back equal. */
+static void fmt_num(double d, char *out, size_t cap) {
+    snprintf(out, cap, "%.15g", d);
+    if (strtod(out, NULL) != d) snprintf(out, cap, "%.17g", d);
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+static void param_default(const qb_strategy_param_t *p, void *base) {
+    char *f = (char *)base + p->offset;
+    if (p->type == QB_SPARAM_NUM) *(double *)(void *)f = p->def;
+    else *(int *)(void *)f = (int)p->def;
+}
+
+static qb_err_t param_set(const char *kind, const qb_strategy_param_t *p, void *base,
+                          const cJSON *item, char *errstr, size_t errstr_size) {
+    char got[48], lim[32];
+    char *f = (char *)base + p->offset;
+    json_text(item, got, sizeof got);
+    if (p->type == QB_SPARAM_BOOL) {
+        if (!cJSON_IsBool(item))
+            return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                              "%s.%s: must be true or false, got %s", kind, p->name, got);
+        *(int *)(void *)f = cJSON_IsTrue(item) ? 1 : 0;
+        return QB_OK;
+    }
+    int is_int = p->type == QB_SPARAM_INT;
+    const char *what = is_int ? "an integer" : "a number";
+    double d = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+    if (!isfinite(d) || d < p->min || (is_int && d != floor(d))) {
+        fmt_num(p->min, lim, sizeof lim);
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "%s.%s: must be %s >= %s, got %s",
+                          kind, p->name, what, lim, got);
+    }
+    if (d > p->max) {
+        fmt_num(p->max, lim, sizeof lim);
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "%s.%s: must be %s <= %s, got %s",
+                          kind, p->name, what, lim, got);
+    }
+    if (is_int) *(int *)(void *)f = (int)d;
+    else *(double *)(void *)f = d;
+    return QB_OK;
+}
+
+static void param_json(const qb_strategy_param_t *p, const void *base, char *buf, size_t cap,
+                       size_t *len) {
+    const char *f = (const char *)base + p->offset;
+    char num[40];
+    switch (p->type) {
+    case QB_SPARAM_INT: bufcat(buf, cap, len, "\"%s\":%d", p->name, *(const int *)(const void *)f); break;
+    case QB_SPARAM_BOOL:
+        bufcat(buf, cap, len, "\"%s\":%s", p->name,
+               *(const int *)(const void *)f ? "true" : "false");
+        break;
+    case QB_SPARAM_NUM:
+        fmt_num(*(const double *)(const void *)f, num, sizeof num);
+        bufcat(buf, cap, len, "\"%s\":%s", p->name, num);
+        break;
+    }
+}
+
+/* Canonical parameters: kind's table, then the common ones. */
+static char *params_canonical(const qb_strategy_t *s) {
+    const qb_strategy_kind_t *k = s->kind;
+    size_t len = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = pass ? len + 1 : 0;
+        char *buf = pass ? malloc(cap) : NULL;
+        if (pass && !buf) return NULL;
+        len = 0;
+        bufcat(buf, cap, &len, "{");
+        for (int i = 0; i < k->nparams; i++) {
+            if (i) bufcat(buf, cap, &len, ",");
+            param_json(&k->params[i], s->self, buf, cap, &len);
+        }
+        for (int i = 0; i < NCOMMON; i++) {
+            if (i || k->nparams) bufcat(buf, cap, &len, ",");
+            param_json(&common_params[i], &s->common, buf, cap, &len);
+        }
+        bufcat(buf, cap, &len, "}");
+        if (pass) return buf;
+    }
+    return NULL;
+}
+
+static qb_err_t params_parse(qb_strategy_t *s, const char *json, char *errstr,
+                             size_t errstr_size) {
+    const qb_strategy_kind_t *k = s->kind;
+    for (int i = 0; i < k->nparams; i++) param_default(&k->params[i], s->self);
+    for (int i = 0; i < NCOMMON; i++) param_default(&common_params[i], &s->common);
+    if (!json || !*json) return QB_OK;
+
+    cJSON *root = cJSON_ParseWithOpts(json, NULL, 1);
+    if (!root || !cJSON_IsObject(root)) {
+        char got[48];
+        if (root) json_text(root, got, sizeof got);
+        else snprintf(got, sizeof got, "invalid JSON");
+        cJSON_Delete(root);
+        return qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
+                          "%s: params must be a JSON object, got %s", k->name, got);
+    }
+    qb_err_t err = QB_OK;
+    for (const cJSON *it = root->child; it && err == QB_OK; it = it->next) {
+        for (const cJSON *o = root->child; o != it; o = o->next)
+            if (strcmp(o->string, it->string) == 0) {
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: duplicate parameter \"%s\"", k->name, it->string);
+                break;
+            }
+        if (err) break;
+        const qb_strategy_param_t *p = NULL;
+        void *base = NULL;
+        for (int i = 0; i < k->nparams && !p; i++)
+            if (strcmp(k->params[i].name, it->string) == 0) p = &k->params[i], base = s->self;
+        for (int i = 0; i < NCOMMON && !p; i++)
+            if (strcmp(common_params[i].name, it->string) == 0)
+                p = &common_params[i], base = &s->common;
+        if (p) {
+            err = param_set(k->name, p, base, it, errstr, errstr_size);
+            continue;
+        }
+        char known[256];
+        size_t len = 0;
+        known[0] = 0;
+        for (int i = 0; i < k->nparams; i++)
+            bufcat(known, sizeof known, &len, "%s%s", len ? ", " : "", k->params[i].name);
+        for (int i = 0; i < NCOMMON; i++)
+            bufcat(known, sizeof known, &len, "%s%s", len ? ", " : "", common_params[i].name);
+        err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                         "%s: unknown parameter \"%.40s\" (known: %s)", k->name, it->string,
+                         known);
+    }
+    cJSON_Delete(root);
+    return err;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+qb_err_t qb_strategy_add_ta(qb_strategy_t *s, const char *spec, int *idx, char *errstr,
+                            size_t errstr_size) {
+    QB_ASSERT(s->creating);
+    char e[200];
+    qb_ta_t *ta = NULL;
+    qb_err_t err = qb_ta_new(spec, &ta, e, sizeof e);
+    if (err)
+        return qb_err_set(errstr, errstr_size, err, "%s: %s", s->kind->name, e);
+    for (int i = 0; i < s->nta; i++)
+        if (strcmp(qb_ta_spec(s->ta[i]), qb_ta_spec(ta)) == 0) {
+            qb_ta_destroy(ta);
+            *idx = i;
+            return QB_OK;
+        }
+    if (s->nta == QB_STRATEGY_MAX_TA) {
+        qb_ta_destroy(ta);
+        return qb_err_set(errstr, errstr_size, QB_ERR_RANGE, "%s: more than %d indicators",
+                          s->kind->name, QB_STRATEGY_MAX_TA);
+    }
+    s->ta[s->nta] = ta;
+    for (int k = 0; k < QB_TA_MAX_OUTPUTS; k++) s->v[s->nta][k] = NAN;
+    *idx = s->nta++;
+    return QB_OK;
+}
+
+const char *qb_strategy_ta_spec(const qb_strategy_t *s, int idx) {
+    return idx >= 0 && idx < s->nta ? qb_ta_spec(s->ta[idx]) : "";
+}
+
+void qb_strategy_destroy(qb_strategy_t *s) {
+    if (!s) return;
+    for (int i = 0; i < s->nta; i++) qb_ta_destroy(s->ta[i]);
+    free(s->self);
+    free(s->params_json);
+    free(s);
+}
+
+qb_err_t qb_strategy_new(const char *kind, const char *params_json, qb_strategy_t **out,
+                         char *errstr, size_t errstr_size) {
+    const qb_strategy_kind_t *k = qb_strategy_kind_find(kind);
+    if (!k) {
+        char known[256];
+        size_t len = 0;
+        known[0] = 0;
+        for (int i = 0; i < qb_strategy_kind_count(); i++)
+            bufcat(known, sizeof known, &len, "%s%s", i ? ", " : "",
+                   qb_strategy_kind_at(i)->name);
+        return qb_err_set(errstr, errstr_size, QB_ERR_NOT_FOUND,
+                          "unknown strategy kind \"%.40s\" (known: %s)", kind ? kind : "(null)",
+                          known);
+    }
+    qb_strategy_t *s = calloc(1, sizeof *s);
+    size_t ss = k->self_size ? k->self_size : 1;
+    char *selves = calloc(2, ss);
+    if (!s || !selves) {
+        free(s);
+        free(selves);
+        return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "%s: out of memory", k->name);
+    }
+    s->kind = k;
+    s->self = selves;
+    s->self0 = selves + ss;
+    s->atr_idx = -1;
+    s->creating = 1;
+    s->reasons = 1;
+    qb_err_t err = params_parse(s, params_json, errstr, errstr_size);
+    if (!err) err = k->init(s, s->self, errstr, errstr_size);
+    if (!err && s->common.stop_atr > 0) {
+        char spec[32];
+        snprintf(spec, sizeof spec, "atr:%d", s->common.atr_period);
+        err = qb_strategy_add_ta(s, spec, &s->atr_idx, errstr, errstr_size);
+    }
+    if (!err && !(s->params_json = params_canonical(s)))
+        err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "%s: out of memory", k->name);
+    if (err) {
+        qb_strategy_destroy(s);
+        return err;
+    }
+    s->creating = 0;
+    s->inputs = 0;
+    s->max_lookback = 0;
+    for (int i = 0; i < s->nta; i++) {
+        s->inputs |= qb_ta_inputs(s->ta[i]);
+        if (qb_ta_lookback(s->ta[i]) > s->max_lookback) s->max_lookback = qb_ta_lookback(s->ta[i]);
+        for (int j = 0; j < qb_ta_num_outputs(s->ta[i]); j++) {
+            value_t *v = &s->values[s->nvalues++];
+            v->ta = i;
+            v->k = j;
+            qb_ta_column(s->ta[i], j, v->name, sizeof v->name);
+        }
+    }
+    s->warmup = s->max_lookback + (k->uses_previous ? 1 : 0);
+    memcpy(s->self0, s->self, ss);
+    *out = s;
+    return QB_OK;
+}
+
+void qb_strategy_reset(qb_strategy_t *s) {
+    memcpy(s->self, s->self0, s->kind->self_size);
+    for (int i = 0; i < s->nta; i++) {
+        qb_ta_reset(s->ta[i]);
+        for (int k = 0; k < QB_TA_MAX_OUTPUTS; k++) s->v[i][k] = NAN;
+    }
+    s->position = 0;
+    s->bars = 0;
+    s->last_ts = 0;
+}
+
+/* ---- bars --------------------------------------------------------------- */
+
+#define DEC2D(x) ((double)(x) / (double)QB_DEC_SCALE) /* = qb_dec_to_double */
+
+/* One bar: indicators, then rules. sig == NULL: warm-up (no decision). */
+static inline int feed(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) {
+    if (s->bars > 0 && bar->ts <= s->last_ts) return QB_ERR_STATE;
+    s->bars++;
+    s->last_ts = bar->ts;
+    qb_ta_bar_t tb;
+    tb.time = bar->ts;
+    tb.close = DEC2D(bar->close);
+    if (s->inputs & (QB_TA_IN_HIGH | QB_TA_IN_LOW)) {
+        tb.high = DEC2D(bar->high);
+        tb.low = DEC2D(bar->low);
+    } else {
+        tb.high = tb.low = tb.close;
+    }
+    tb.open = (s->inputs & QB_TA_IN_OPEN) ? DEC2D(bar->open) : tb.close;
+    tb.volume = (s->inputs & QB_TA_IN_VOLUME) ? DEC2D(bar->volume) : 0.0;
+    for (int i = 0; i < s->nta; i++) qb_ta_update(s->ta[i], &tb, s->v[i]);
+    if (s->bars <= s->max_lookback) return 0;
+
+    qb_strategy_ctx_t ctx;
+    ctx.s = s;
+    ctx.bar = bar;
+    ctx.tb = &tb;
+    ctx.position = s->position;
+    ctx.allow_short = s->common.allow_short;
+    ctx.v = (const double(*)[QB_TA_MAX_OUTPUTS])s->v;
+    int want = s->kind->on_bar(s->self, &ctx);
+    want = want > 0 ? 1 : want < 0 ? -s->common.allow_short : 0;
+    if (want == s->position || !sig) return 0;
+
+    int from = s->position;
+    s->position = want;
+    sig->symbol = bar->symbol;
+    memcpy(sig->timeframe, bar->timeframe, sizeof sig->timeframe);
+    sig->bar_ts = bar->ts;
+    sig->direction = qb_signal_dir_of(want);
+    sig->confidence = 1.0;
+    sig->has_target_weight = 0;
+    sig->target_weight = 0;
+    sig->stop_distance = 0;
+    sig->reference_price = bar->close;
+    sig->reason[0] = 0;
+    if (want != 0) {
+        if (s->common.target_weight > 0) {
+            sig->has_target_weight = 1;
+            sig->target_weight = s->common.target_weight;
+        }
+        if (s->atr_idx >= 0) {
+            qb_dec_t d;
+            if (qb_dec_from_double(s->common.stop_atr * s->v[s->atr_idx][0], &d,
+                                   QB_ROUND_HALF_EVEN) == QB_OK && d > 0)
+                sig->stop_distance = d;
+        }
+    }
+    int closing = from < 0 && want == 0 && !s->common.allow_short; /* restored short */
+    if (s->kind->confidence && !closing)
+        sig->confidence = s->kind->confidence(s->self, &ctx, from, want);
+    if (!s->reasons) return 1;
+    if (closing)
+        snprintf(sig->reason, sizeof sig->reason, "long-only: closing the short position");
+    else
+        s->kind->explain(s->self, &ctx, from, want, sig);
+    return 1;
+}
+
+int qb_strategy_on_bar(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) {
+    QB_ASSERT(sig != NULL);
+    return feed(s, bar, sig);
+}
+
+int qb_strategy_warmup(qb_strategy_t *s, const qb_bar_t *bar) { return feed(s, bar, NULL); }
+
+void qb_strategy_set_reasons(qb_strategy_t *s, int on) { s->reasons = on ? 1 : 0; }
+
+qb_err_t qb_strategy_on_fill(qb_strategy_t *s, const qb_fill_t *fill) {
+    return s->kind->on_fill ? s->kind->on_fill(s->self, fill) : QB_OK;
+}
+
+/* ---- description -------------------------------------------------------- */
+
+const qb_strategy_kind_t *qb_strategy_kind(const qb_strategy_t *s) { return s->kind; }
+const char *qb_strategy_params(const qb_strategy_t *s) { return s->params_json; }
+int qb_strategy_warmup_bars(const qb_strategy_t *s) { return s->warmup; }
+int qb_strategy_position(const qb_strategy_t *s) { return s->position; }
+int64_t qb_strategy_bars(const qb_strategy_t *s) { return s->bars; }
+qb_time_t qb_strategy_last_ts(const qb_strategy_t *s) { return s->last_ts; }
+int qb_strategy_num_values(const qb_strategy_t *s) { return s->nvalues; }
+
+const char *qb_strategy_value_name(const qb_strategy_t *s, int i) {
+    return i >= 0 && i < s->nvalues ? s->values[i].name : NULL;
+}
+
+double qb_strategy_value(const qb_strategy_t *s, int i) {
+    return i >= 0 && i < s->nvalues ? s->v[s->values[i].ta][s->values[i].k] : NAN;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+size_t qb_strategy_save(const qb_strategy_t *s, char *buf, size_t cap) {
+    size_t len = 0;
+    if (cap) buf[0] = 0;
+    /* last_ts as a string: it does not fit a JSON (double) number exactly. */
+    bufcat(buf, cap, &len, "{\"kind\":\"%s\",\"bars\":%" PRId64 ",\"last_ts\":\"%" PRId64
+                           "\",\"position\":%d",
+           s->kind->name, s->bars, s->last_ts, s->position);
+    for (int i = 0; i < s->kind->nstate; i++) {
+        const qb_strategy_field_t *f = &s->kind->state[i];
+        bufcat(buf, cap, &len, ",\"%s\":%d", f->name,
+               *(const int *)(const void *)((const char *)s->self + f->offset));
+    }
+    bufcat(buf, cap, &len, "}");
+    return len;
+}
+
+/* An integer JSON number in [min, max]. */
+static int json_int(const cJSON *it, double min, double max, int64_t *out) {
+    if (!cJSON_IsNumber(it)) return 0;
+    double d = it->valuedouble;
+    if (!(d >= min && d <= max) || d != floor(d)) return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
+qb_err_t qb_strategy_restore(qb_strategy_t *s, const char *json, char *errstr,
+                             size_t errstr_size) {
+    const qb_strategy_kind_t *k = s->kind;
+    cJSON *root = json ? cJSON_ParseWithOpts(json, NULL, 1) : NULL;
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return qb_err_set(errstr, errstr_size, QB_ERR_PARSE,
+                          "%s: state must be a JSON object", k->name);
+    }
+    int vals[16];
+    int have[16] = {0};
+    QB_ASSERT(k->nstate <= 16);
+    int64_t position = 0, bars = 0;
+    qb_time_t ts = 0;
+    int have_pos = 0, have_kind = 0;
+    qb_err_t err = QB_OK;
+    char got[48];
+    for (const cJSON *it = root->child; it && !err; it = it->next) {
+        const char *key = it->string;
+        json_text(it, got, sizeof got);
+        for (const cJSON *o = root->child; o != it && !err; o = o->next)
+            if (strcmp(o->string, key) == 0)
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state: duplicate key \"%s\"", k->name, key);
+        if (err) break;
+        if (strcmp(key, "kind") == 0) {
+            if (!cJSON_IsString(it) || strcmp(it->valuestring, k->name) != 0)
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state is for kind %s", k->name, got);
+            have_kind = 1;
+        } else if (strcmp(key, "bars") == 0) {
+            if (!json_int(it, 0, 9e15, &bars))
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state.bars: must be an integer >= 0, got %s", k->name, got);
+        } else if (strcmp(key, "last_ts") == 0) {
+            char *end = NULL;
+            long long t = 0;
+            if (cJSON_IsString(it) && it->valuestring[0]) t = strtoll(it->valuestring, &end, 10);
+            if (!end || *end)
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state.last_ts: must be a string of decimal ns, got %s",
+                                 k->name, got);
+            ts = (qb_time_t)t;
+        } else if (strcmp(key, "position") == 0) {
+            if (!json_int(it, -1, 1, &position))
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state.position: must be -1, 0 or 1, got %s", k->name, got);
+            have_pos = 1;
+        } else {
+            int found = 0;
+            for (int i = 0; i < k->nstate && !found; i++) {
+                const qb_strategy_field_t *f = &k->state[i];
+                if (strcmp(f->name, key) != 0) continue;
+                int64_t x = 0;
+                found = 1;
+                if (!json_int(it, f->min, f->max, &x))
+                    err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                     "%s: state.%s: must be an integer in [%d, %d], got %s",
+                                     k->name, key, f->min, f->max, got);
+                vals[i] = (int)x;
+                have[i] = 1;
+            }
+            if (!found)
+                err = qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                                 "%s: state: unknown key \"%.40s\"", k->name, key);
+        }
+    }
+    cJSON_Delete(root);
+    if (err) return err;
+    if (!have_kind || !have_pos)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "%s: state: missing \"%s\"",
+                          k->name, have_kind ? "position" : "kind");
+    if (s->bars > 0 && (bars == 0 || ts != s->last_ts))
+        return qb_err_set(errstr, errstr_size, QB_ERR_STATE,
+                          "%s: state was saved after bar ts %" PRId64 " (%" PRId64
+                          " bars) but the last bar fed is ts %" PRId64,
+                          k->name, ts, bars, s->last_ts);
+    s->position = (int)position;
+    for (int i = 0; i < k->nstate; i++)
+        if (have[i]) *(int *)(void *)((char *)s->self + k->state[i].offset) = vals[i];
+    return QB_OK;
+}
+
+/* ---- signal ids --------------------------------------------------------- */
+
+qb_err_t qb_strategy_signal_id(const char *strategy_id, const char *account,
+                               const char *symbol, const char *timeframe, qb_time_t bar_ts,
+                               char out[QB_UUID_STRLEN]) {
+    out[0] = 0;
+    if (!account) account = "";
+    if (!strategy_id || !*strategy_id || !symbol || !timeframe || strchr(strategy_id, '|') ||
+        strchr(account, '|') || strchr(symbol, '|') || strchr(timeframe, '|'))
+        return QB_ERR_INVALID;
+    char small[512];
+    int n = snprintf(NULL, 0, "%s|%s|%s|%s|%" PRId64, strategy_id, account, symbol, timeframe,
+                     bar_ts);
+    if (n < 0) return QB_ERR_INVALID;
+    char *name = (size_t)n < sizeof small ? small : malloc((size_t)n + 1);
+    if (!name) return QB_ERR_NOMEM;
+    snprintf(name, (size_t)n + 1, "%s|%s|%s|%s|%" PRId64, strategy_id, account, symbol,
+             timeframe, bar_ts);
+    qb_uuid_v5(QB_STRATEGY_SIGNAL_NS, name, (size_t)n, out);
+    if (name != small) free(name);
+    return QB_OK;
+}
