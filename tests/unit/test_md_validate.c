@@ -170,7 +170,7 @@ static void test_outlier_flagged_and_state_across_batches(void **state) {
 
 static void test_outlier_needs_min_periods_and_threshold(void **state) {
     /* a jump before min_periods returns is not flagged */
-    qb_md_validate_opts_t o = {10, 5, 4.0};
+    qb_md_validate_opts_t o = {.window = 10, .min_periods = 5, .threshold = 4.0};
     qb_md_validator_t *v = qb_md_validator_new("1d", &o, E, sizeof E);
     static qb_bar_t bars[40];
     uint16_t flags[40];

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test_services_valgrind.sh — each long-running service under valgrind for a
+# start -> work -> SIGTERM cycle on the harness stack: exit 0, no errors, no
+# definite/indirect/possible leaks.
+#   qb-data:     migrates its database, runs a synthetic ingest job (control
+#                command), publishes, stops;
+#   qb-features: migrates, takes a strategy command, warms up and computes
+#                features and signals for 300 fresh bars, flushes, stops.
+# Uses the non-sanitizer build (ASan and valgrind do not mix).
+set -euo pipefail
+ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+: "${QB_PG_DSN:?QB_PG_DSN must be set (run through scripts/test.sh)}"
+: "${QB_KAFKA_BROKERS:?QB_KAFKA_BROKERS must be set}"
+make -C "$ROOT" -s all >/dev/null
+BIN="$ROOT/build/bin"
+T=$(mktemp -d)
+DB="qbvg_$$_$RANDOM"
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  psql "$QB_PG_DSN" -qAtc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+  done
+  fail "no free port"
+}
+psql "$QB_PG_DSN" -qAtc "CREATE DATABASE $DB" >/dev/null
+DSN="$QB_PG_DSN dbname=$DB"
+q() { psql "$DSN" -qAtc "$1"; }
+VG="valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
+uuid() { cat /proc/sys/kernel/random/uuid; }
+
+run_vg() { # name port -> starts $name under valgrind, waits for /readyz
+  local name=$1 port=$2
+  QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 \
+    QB_KAFKA_AUTO_OFFSET_RESET=latest QB_FEATURES_GROUP="vg-$$-$RANDOM" QB_DATA_TICK_MS=200 \
+    QB_LOG_LEVEL=warn $VG "$BIN/$name" >/dev/null 2>"$T/vg-$name" &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    kill -0 "$pid" 2>/dev/null || { tail -30 "$T/vg-$name" >&2; fail "$name under valgrind exited early"; }
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)" = 200 ] && return
+    sleep 0.1
+  done
+  fail "$name under valgrind never ready"
+}
+stop_vg() { # name
+  kill -TERM "$pid"
+  set +e; wait "$pid"; local rc=$?; set -e; pid=""
+  [ $rc -eq 0 ] || { tail -40 "$T/vg-$1" >&2; fail "valgrind: $1 exit $rc (99 = errors or leaks)"; }
+  grep -q "ERROR SUMMARY: 0 errors" "$T/vg-$1" || { tail -40 "$T/vg-$1" >&2; fail "valgrind errors in $1"; }
+  echo "$1 under valgrind: $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$T/vg-$1"), $(grep -o 'definitely lost: [0-9,]* bytes' "$T/vg-$1" || echo 'no leaks')"
+}
+
+# qb-data: an ingest job through the control topic.
+run_vg qb-data "$(free_port)"
+SYM="VG$RANDOM"
+sleep 2 # the control consumer joins its group (latest: commands sent after it)
+echo '{"command_id":"'"$(uuid)"'","target":"qb-data","kind":"COMMAND_KIND_INGEST_JOB_UPSERT","issued_by":"test","ingest_job":{"name":"vg-'"$SYM"'","source":"synthetic","symbols":["'"$SYM"'"],"timeframe":"1d","interval_seconds":86400,"range_from":"2023-01-01","range_to":"2023-11-28"}}' | "$BIN/qbctl" produce control >/dev/null 2>&1
+echo '{"command_id":"'"$(uuid)"'","target":"qb-data","kind":"COMMAND_KIND_INGEST_JOB_RUN_NOW","issued_by":"test","ingest_job":{"name":"vg-'"$SYM"'"}}' | "$BIN/qbctl" produce control >/dev/null 2>&1
+for _ in $(seq 1 600); do [ "$(q "SELECT count(*) FROM md.ingest_job_runs WHERE status = 'succeeded'")" -ge 1 ] && break; sleep 0.2; done
+[ "$(q "SELECT count(*) FROM md.ingest_job_runs WHERE status = 'succeeded'")" -ge 1 ] || fail "qb-data under valgrind: no succeeded run"
+stop_vg qb-data
+
+# qb-features: a strategy, then 300 fresh bars.
+run_vg qb-features "$(free_port)"
+sleep 2
+echo '{"command_id":"'"$(uuid)"'","target":"qb-features","kind":"COMMAND_KIND_STRATEGY_SET_PARAMS","issued_by":"test","strategy":{"strategy_id":"vg-'"$SYM"'","strategy_name":"basic_signals","symbols":["'"$SYM"'"],"timeframe":"1d"}}' | "$BIN/qbctl" produce control >/dev/null 2>&1
+for _ in $(seq 1 300); do [ "$(q "SELECT count(*) FROM features.strategies")" = 1 ] && break; sleep 0.1; done
+sleep 2 # reloaded
+QB_PG_DSN="$DSN" "$BIN/qbctl" replay --symbols "$SYM" --timeframe 1d >/dev/null
+for _ in $(seq 1 600); do [ "$(q "SELECT count(*) FROM features.features WHERE symbol = '$SYM'")" -ge 300 ] && break; sleep 0.2; done
+n=$(q "SELECT count(*) FROM features.features WHERE symbol = '$SYM'")
+[ "$n" -ge 300 ] || fail "qb-features under valgrind: $n feature rows"
+stop_vg qb-features
