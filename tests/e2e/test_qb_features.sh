@@ -19,6 +19,8 @@
 #  - C (2 replicas): both got partitions (both logged a warm-up), tables
 #    equal A's;
 #  - every signal id of A is on the signals topic;
+#  - STRATEGY_DISABLE stops the instance at its series' next bar; ENABLE of
+#    an unknown strategy is dead-lettered;
 #  - /metrics passes promtool; SIGTERM exits 0.
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -153,6 +155,20 @@ q A "SELECT signal_id FROM features.signals WHERE symbol IN $IN" | sort -u >"$T/
 grep -o '"signal_id":"[^"]*"' "$T/sig" | cut -d'"' -f4 | sort -u >"$T/have"
 missing=$(comm -23 "$T/want" "$T/have" | wc -l)
 [ "$missing" = 0 ] || fail "$missing signal ids of A are not on the signals topic"
+
+# DISABLE stops an instance at its series' next bar; ENABLE of an unknown id
+# is dead-lettered.
+produce '{"command_id":"'"$(uuid)"'","target":"qb-features","kind":"COMMAND_KIND_STRATEGY_DISABLE","issued_by":"test","strategy":{"strategy_id":"'"$SID2"'"}}'
+produce '{"command_id":"'"$(uuid)"'","target":"qb-features","kind":"COMMAND_KIND_STRATEGY_ENABLE","issued_by":"test","strategy":{"strategy_id":"nosuch-'"$TAG"'"}}'
+for _ in $(seq 1 300); do [ "$(q A "SELECT enabled FROM features.strategies WHERE strategy_id = '$SID2'")" = f ] && break; sleep 0.1; done
+[ "$(q A "SELECT enabled FROM features.strategies WHERE strategy_id = '$SID2'")" = f ] || fail "DISABLE not applied"
+sleep 0.5 # reloaded (every 100 ms)
+echo '{"symbol":"'"${SYMS[0]}"'","timeframe":"1d","ts":"1900000000000000000","open":"5000000000","high":"5100000000","low":"4900000000","close":"5000000000","volume":"100000000000"}' |
+  "$QBCTL" produce md.bars >/dev/null 2>&1 || fail "produce one more bar"
+for _ in $(seq 1 100); do grep -q "strategy $SID2 on ${SYMS[0]} 1d: stopped" "$T/logA" && break; sleep 0.1; done
+grep -q "strategy $SID2 on ${SYMS[0]} 1d: stopped" "$T/logA" || fail "disabled strategy not stopped at the next bar"
+for _ in $(seq 1 100); do grep -q "no strategy 'nosuch-$TAG'" "$T/logA" && break; sleep 0.1; done
+grep -q "no strategy 'nosuch-$TAG'.*dead-lettered" "$T/logA" || fail "ENABLE of an unknown strategy not dead-lettered"
 
 port=$(cat "$T/logA.port")
 curl -fsS "http://127.0.0.1:$port/metrics" >"$T/metrics" || fail "/metrics"
