@@ -41,14 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$T"/log*; do [ -f "$f" ] && { echo "== $f" >&2; grep -v '"level":"info"' "$f" | tail -8 >&2; }; done; exit 1; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
-}
 for d in A B C; do psql "$QB_PG_DSN" -qAtc "CREATE DATABASE qbfeat_${d,,}_$TAG" >/dev/null; done
 dsn() { echo "$QB_PG_DSN dbname=qbfeat_${1,,}_$TAG"; }
 q() { psql "$(dsn "$1")" -qAtc "$2"; }
@@ -80,12 +72,12 @@ produce '{"command_id":"'"$(uuid)"'","target":"qb-features","kind":"COMMAND_KIND
 BAD="bad-$TAG"
 produce '{"command_id":"'"$(uuid)"'","target":"qb-features","kind":"COMMAND_KIND_STRATEGY_SET_PARAMS","issued_by":"test","strategy":{"strategy_id":"'"$BAD"'","strategy_name":"sma_cross","symbols":'"$J"',"timeframe":"1d","params_json":"{\"fast\":0}"}}'
 
-start() { # deployment logfile group -> pid in $started
-  local port; port=$(free_port)
-  QB_PG_DSN="$(dsn "$1")" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 \
+start() { # deployment logfile group -> pid in $started (admin on any free port)
+  QB_PG_DSN="$(dsn "$1")" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=0 QB_ADMIN_BIND=127.0.0.1 \
     QB_FEATURES_GROUP="$3" QB_FEATURES_RELOAD_MS=100 QB_LOG_LEVEL=info "$BIN" >/dev/null 2>"$2" &
-  started=$!; pids+=("$started"); echo "$port" >"$2.port"
+  started=$!; pids+=("$started")
 }
+admin_port() { grep -o 'admin on 127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f2; }
 wait_strategies() { # deployment
   for _ in $(seq 1 300); do [ "$(q "$1" "SELECT count(*) FROM features.strategies WHERE strategy_id IN ('$SID1', '$SID2')")" = 2 ] && return; sleep 0.1; done
   fail "strategies not created in $1: $(q "$1" "SELECT strategy_id FROM features.strategies")"
@@ -170,7 +162,8 @@ grep -q "strategy $SID2 on ${SYMS[0]} 1d: stopped" "$T/logA" || fail "disabled s
 for _ in $(seq 1 100); do grep -q "no strategy 'nosuch-$TAG'" "$T/logA" && break; sleep 0.1; done
 grep -q "no strategy 'nosuch-$TAG'.*dead-lettered" "$T/logA" || fail "ENABLE of an unknown strategy not dead-lettered"
 
-port=$(cat "$T/logA.port")
+port=$(admin_port "$T/logA")
+[ -n "$port" ] || fail "no admin port in A's log"
 curl -fsS "http://127.0.0.1:$port/metrics" >"$T/metrics" || fail "/metrics"
 promtool check metrics <"$T/metrics" || fail "promtool rejects /metrics"
 for p in $PA $PB $PC1 $PC2; do kill -TERM "$p"; done
