@@ -28,25 +28,19 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$T/log" ] && tail -30 "$T/log" >&2; exit 1; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
-}
 psql "$QB_PG_DSN" -qAtc "CREATE DATABASE $DB" >/dev/null
 DSN="$QB_PG_DSN dbname=$DB"
 q() { psql "$DSN" -qAtc "$1"; }
 
-port=$(free_port)
-QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 \
+port=""
+QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=0 QB_ADMIN_BIND=127.0.0.1 \
   QB_PROBE_INTERVAL_MS=200 QB_DATA_TICK_MS=200 QB_LOG_LEVEL=info "$BIN" >"$T/out" 2>"$T/log" &
 pid=$!
 code=""
 for _ in $(seq 1 300); do
   kill -0 "$pid" 2>/dev/null || fail "qb-data exited early"
+  [ -n "$port" ] || port=$(grep -o 'admin on 127.0.0.1:[0-9]*' "$T/log" | head -1 | cut -d: -f2 || true)
+  [ -n "$port" ] || { sleep 0.1; continue; }
   code=$(curl -s -o "$T/ready" -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
   [ "$code" = 200 ] && break; sleep 0.1
 done

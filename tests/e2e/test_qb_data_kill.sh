@@ -36,14 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$T"/log*; do [ -f "$f" ] && { echo "== $f" >&2; tail -20 "$f" >&2; }; done; exit 1; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
-}
 psql "$QB_PG_DSN" -qAtc "CREATE DATABASE $DB" >/dev/null
 psql "$QB_PG_DSN" -qAtc "CREATE DATABASE $DB2" >/dev/null
 DSN="$QB_PG_DSN dbname=$DB"
@@ -67,15 +59,16 @@ gen() { # file seed: a 1m random walk from 2024-01-01T00:00Z, unix seconds
 gen "$T/$S1.csv" 11
 gen "$T/$S2.csv" 12
 
-port=$(free_port)
 start() { # log file
-  QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 \
+  QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=0 QB_ADMIN_BIND=127.0.0.1 \
     QB_PROBE_INTERVAL_MS=200 QB_DATA_TICK_MS=200 QB_DATA_LEASE_S=3 QB_LOG_LEVEL=info \
     "$BIN" >/dev/null 2>"$1" &
   pid=$!
   local code=""
   for _ in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || fail "qb-data exited early"
+    port=$(grep -o 'admin on 127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f2 || true)
+    [ -n "$port" ] || { sleep 0.1; continue; }
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
     [ "$code" = 200 ] && return; sleep 0.1
   done
