@@ -425,39 +425,76 @@ qb_err_t feat_batch_flush(feat_batch_t *b, qb_store_t *s, char *errstr, size_t e
                               " ON CONFLICT (symbol, timeframe, ts) DO NOTHING",
                               errstr, errstr_size);
     }
-    for (size_t i = 0; i < b->ns && !e; i++) {
-        const srow_t *r = &b->sg[i];
-        char ts[QB_TIME_STRLEN], conf[32], tw[32], stop[24], ref[24];
-        qb_time_format(r->sig.bar_ts, ts, sizeof ts);
-        snprintf(conf, sizeof conf, "%.17g", r->sig.confidence);
-        snprintf(tw, sizeof tw, "%.17g", r->sig.target_weight);
-        snprintf(stop, sizeof stop, "%" PRId64, r->sig.stop_distance);
-        snprintf(ref, sizeof ref, "%" PRId64, r->sig.reference_price);
-        const char *p[12] = {r->id, r->strategy, r->account, r->sig.symbol.s, r->sig.timeframe,
-                             ts, qb_signal_dir_name(r->sig.direction), conf,
-                             r->sig.has_target_weight ? tw : NULL, stop, ref, r->sig.reason};
-        e = qb_store_query(s,
-                           "INSERT INTO features.signals (signal_id, strategy_id, account, symbol,"
-                           " timeframe, bar_ts, direction, confidence, target_weight,"
-                           " stop_distance, reference_price, reason) VALUES ($1::uuid, $2, $3,"
-                           " $4, $5, $6::timestamptz, $7, $8::float8, $9::float8, $10::bigint,"
-                           " $11::bigint, $12) ON CONFLICT (signal_id) DO NOTHING",
-                           12, p, NULL, errstr, errstr_size);
+    /* Signals and states: one COPY each into a session temp table, then one
+     * INSERT ... ON CONFLICT (a round trip per row costs more than the row). */
+    if (!e && b->ns) {
+        e = qb_store_exec(s,
+                          "SET LOCAL client_min_messages = warning;"
+                          "CREATE TEMP TABLE IF NOT EXISTS feat_sig_stage (signal_id uuid,"
+                          " strategy_id text, account text, symbol text, timeframe text,"
+                          " bar_ts timestamptz, direction text, confidence float8,"
+                          " target_weight float8, stop_distance bigint, reference_price bigint,"
+                          " reason text) ON COMMIT DELETE ROWS",
+                          errstr, errstr_size);
+        if (!e) e = qb_store_copy_begin(s, "COPY feat_sig_stage FROM STDIN", errstr, errstr_size);
+        for (size_t i = 0; i < b->ns && !e; i++) {
+            const srow_t *r = &b->sg[i];
+            char ts[QB_TIME_STRLEN], conf[32], tw[32], stop[24], ref[24];
+            qb_time_format(r->sig.bar_ts, ts, sizeof ts);
+            snprintf(conf, sizeof conf, "%.17g", r->sig.confidence);
+            snprintf(tw, sizeof tw, "%.17g", r->sig.target_weight);
+            snprintf(stop, sizeof stop, "%" PRId64, r->sig.stop_distance);
+            snprintf(ref, sizeof ref, "%" PRId64, r->sig.reference_price);
+            const char *f[12] = {r->id, r->strategy, r->account, r->sig.symbol.s,
+                                 r->sig.timeframe, ts, qb_signal_dir_name(r->sig.direction), conf,
+                                 r->sig.has_target_weight ? tw : NULL, stop, ref, r->sig.reason};
+            e = qb_store_copy_row(s, f, 12, errstr, errstr_size);
+        }
+        if (e) {
+            qb_store_copy_abort(s, NULL, 0);
+        } else {
+            int64_t rows = 0;
+            e = qb_store_copy_end(s, &rows, errstr, errstr_size);
+        }
+        if (!e)
+            e = qb_store_exec(s,
+                              "INSERT INTO features.signals (signal_id, strategy_id, account,"
+                              " symbol, timeframe, bar_ts, direction, confidence, target_weight,"
+                              " stop_distance, reference_price, reason) SELECT * FROM"
+                              " feat_sig_stage ON CONFLICT (signal_id) DO NOTHING",
+                              errstr, errstr_size);
     }
-    for (size_t i = 0; i < b->nst && !e; i++) {
-        const strow_t *r = &b->st[i];
-        char seq[24], ts[QB_TIME_STRLEN];
-        snprintf(seq, sizeof seq, "%" PRId64, r->change_seq);
-        qb_time_format(r->last_ts, ts, sizeof ts);
-        const char *p[5] = {r->strategy, r->symbol, seq, ts, r->state};
-        e = qb_store_query(s,
-                           "INSERT INTO features.strategy_state (strategy_id, symbol, change_seq,"
-                           " last_ts, state) VALUES ($1, $2, $3::bigint, $4::timestamptz,"
-                           " $5::jsonb) ON CONFLICT (strategy_id, symbol) DO UPDATE SET"
-                           " change_seq = EXCLUDED.change_seq, last_ts = EXCLUDED.last_ts,"
-                           " state = EXCLUDED.state, updated_at = now()"
-                           " WHERE features.strategy_state.last_ts <= EXCLUDED.last_ts",
-                           5, p, NULL, errstr, errstr_size);
+    if (!e && b->nst) {
+        e = qb_store_exec(s,
+                          "SET LOCAL client_min_messages = warning;"
+                          "CREATE TEMP TABLE IF NOT EXISTS feat_state_stage (strategy_id text,"
+                          " symbol text, change_seq bigint, last_ts timestamptz, state jsonb)"
+                          " ON COMMIT DELETE ROWS",
+                          errstr, errstr_size);
+        if (!e) e = qb_store_copy_begin(s, "COPY feat_state_stage FROM STDIN", errstr, errstr_size);
+        for (size_t i = 0; i < b->nst && !e; i++) {
+            const strow_t *r = &b->st[i];
+            char seq[24], ts[QB_TIME_STRLEN];
+            snprintf(seq, sizeof seq, "%" PRId64, r->change_seq);
+            qb_time_format(r->last_ts, ts, sizeof ts);
+            const char *f[5] = {r->strategy, r->symbol, seq, ts, r->state};
+            e = qb_store_copy_row(s, f, 5, errstr, errstr_size);
+        }
+        if (e) {
+            qb_store_copy_abort(s, NULL, 0);
+        } else {
+            int64_t rows = 0;
+            e = qb_store_copy_end(s, &rows, errstr, errstr_size);
+        }
+        if (!e)
+            e = qb_store_exec(s,
+                              "INSERT INTO features.strategy_state (strategy_id, symbol,"
+                              " change_seq, last_ts, state) SELECT * FROM feat_state_stage"
+                              " ON CONFLICT (strategy_id, symbol) DO UPDATE SET"
+                              " change_seq = EXCLUDED.change_seq, last_ts = EXCLUDED.last_ts,"
+                              " state = EXCLUDED.state, updated_at = now()"
+                              " WHERE features.strategy_state.last_ts <= EXCLUDED.last_ts",
+                              errstr, errstr_size);
     }
     if (!e) e = qb_store_commit(s, errstr, errstr_size);
     if (e) {
