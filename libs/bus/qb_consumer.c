@@ -433,8 +433,22 @@ qb_err_t qb_consumer_close(qb_consumer_t *c) {
         ret = QB_ERR_KAFKA;
     } else {
         int64_t deadline = qb__bus_mono_ms() + QB_CONSUMER_CLOSE_MS;
-        while (!rd_kafka_consumer_closed(c->rk) && qb__bus_mono_ms() < deadline)
-            rd_kafka_queue_poll_callback(q, 100);
+        /* Served as events, not with rd_kafka_queue_poll_callback: records
+         * fetched before the close still arrive on this queue, and the
+         * callback server aborts on an op it cannot hand to a callback
+         * ("rd_kafka_q_serve: assert: res != RD_KAFKA_OP_RES_PASS", seen
+         * under ASan timing). The rebalance callback still runs; records that
+         * come as events are dropped unhandled (not stored: the next owner
+         * gets them). */
+        while (!rd_kafka_consumer_closed(c->rk) && qb__bus_mono_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (!ev) continue;
+            /* A rebalance comes as an event here: run our callback on it. */
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                qb_consumer_rebalance_cb(c->rk, rd_kafka_event_error(ev),
+                                         rd_kafka_event_topic_partition_list(ev), c);
+            rd_kafka_event_destroy(ev);
+        }
         if (!rd_kafka_consumer_closed(c->rk)) {
             QB_WARN("consumer close: group %s not left after %d ms (coordinator "
                     "unreachable?): giving up; what was not committed will be "
