@@ -35,6 +35,7 @@ static const qb_topic_def_t qb_topic_defs[QB_TOPIC__BUILTIN_COUNT] = {
     [QB_TOPIC_CONTROL] = {"control", "target", "qb.v1.Command"},
     [QB_TOPIC_BACKTEST_REQUESTS] = {"backtest.requests", "run id", "qb.v1.BacktestRequest"},
     [QB_TOPIC_BACKTEST_EVENTS] = {"backtest.events", "run id", "qb.v1.BacktestEvent"},
+    [QB_TOPIC_NOTIFICATIONS] = {"notifications", "user", "qb.v1.Notification"},
 };
 
 /* One registry entry: the public value plus the storage its strings point

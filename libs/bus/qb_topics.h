@@ -50,6 +50,7 @@ typedef enum qb_topic_id_e {
     QB_TOPIC_CONTROL,            /* control           key target  Command */
     QB_TOPIC_BACKTEST_REQUESTS,  /* backtest.requests key run id  BacktestRequest */
     QB_TOPIC_BACKTEST_EVENTS,    /* backtest.events   key run id  BacktestEvent */
+    QB_TOPIC_NOTIFICATIONS,      /* notifications     key user    Notification */
     QB_TOPIC__BUILTIN_COUNT,
     QB_TOPIC_EXTRA = -1          /* added at run time with qb_topics_add() */
 } qb_topic_id_t;

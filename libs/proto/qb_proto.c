@@ -25,6 +25,7 @@ static const ProtobufCMessageDescriptor *const qb__proto_types[] = {
     &qb__v1__command__descriptor,
     &qb__v1__backtest_request__descriptor,
     &qb__v1__backtest_event__descriptor,
+    &qb__v1__notification__descriptor,
 };
 #define QB__PROTO_NTYPES (sizeof(qb__proto_types) / sizeof(qb__proto_types[0]))
 

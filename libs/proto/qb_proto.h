@@ -27,6 +27,7 @@
 #include "qb/v1/common.pb-c.h"
 #include "qb/v1/control.pb-c.h"
 #include "qb/v1/market.pb-c.h"
+#include "qb/v1/notify.pb-c.h"
 #include "qb/v1/risk.pb-c.h"
 #include "qb/v1/trading.pb-c.h"
 

@@ -47,7 +47,10 @@ done
 grep -q '"brokers":"ok"' "$T/ready" || fail "/readyz body: $(cat "$T/ready")"
 curl -fsS "http://127.0.0.1:$port/metrics" >"$T/metrics" || fail "/metrics"
 promtool check metrics <"$T/metrics" || fail "promtool rejects /metrics"
-grep -q '^qb_bus_mock_topics 20$' "$T/metrics" || fail "qb_bus_mock_topics is not 20"
+# every registry topic and its DLQ
+want=$(( 2 * $(QB_KAFKA_BROKERS=127.0.0.1:1 "$(dirname "$BIN")/qbctl" topics --names 2>/dev/null | wc -l) ))
+[ "$want" -ge 20 ] || fail "qbctl topics --names lists too few topics"
+grep -q "^qb_bus_mock_topics $want\$" "$T/metrics" || fail "qb_bus_mock_topics is not $want"
 grep -q '^qb_ready 1$' "$T/metrics" || fail "qb_ready is not 1"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" = 404 ] || fail "404"
 

@@ -79,3 +79,35 @@ for _ in $(seq 1 600); do [ "$(q "SELECT count(*) FROM features.features WHERE s
 n=$(q "SELECT count(*) FROM features.features WHERE symbol = '$SYM'")
 [ "$n" -ge 300 ] || fail "qb-features under valgrind: $n feature rows"
 stop_vg qb-features
+
+# qb-notify: a price rule with a signed webhook and an in-app target; two
+# bars cross the level; both deliveries done (curl, HMAC, inbox), stops.
+HOOKPORT=$(free_port)
+/usr/bin/python3 - "$HOOKPORT" >"$T/hook.log" 2>&1 <<'PYEOF' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        print(self.headers.get("X-Quantbus-Signature", "-"), flush=True)
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PYEOF
+hookpid=$!
+trap 'kill $hookpid 2>/dev/null; cleanup' EXIT
+QB_NOTIFY_GROUP="vg-$$-$RANDOM" QB_NOTIFY_WORKERS=1 run_vg qb-notify "$(free_port)"
+sleep 2
+NSYM="VN$RANDOM"
+echo '{"command_id":"'"$(uuid)"'","target":"qb-notify","kind":"COMMAND_KIND_ALERT_RULE_UPSERT","issued_by":"vg","alert_rule":{"rule_id":"vg-'"$NSYM"'","condition":"ALERT_CONDITION_PRICE_ABOVE","symbol":"'"$NSYM"'","threshold":"10000000000","enabled":true,"targets":[{"channel":"NOTIFY_CHANNEL_WEBHOOK","address":"http://127.0.0.1:'"$HOOKPORT"'/h","secret":"vg-secret"},{"channel":"NOTIFY_CHANNEL_IN_APP"}]}}' | "$BIN/qbctl" produce control >/dev/null 2>&1
+for _ in $(seq 1 300); do [ "$(q "SELECT count(*) FROM notify.rules")" = 1 ] && break; sleep 0.1; done
+i=0
+for c in 9900000000 10100000000; do
+  i=$((i + 1)); ts=$((1700000000000000000 + i * 60000000000))
+  echo '{"symbol":"'"$NSYM"'","timeframe":"1m","ts":"'"$ts"'","open":"'"$c"'","high":"'"$c"'","low":"'"$c"'","close":"'"$c"'","volume":"100000000"}' | "$BIN/qbctl" produce md.bars >/dev/null 2>&1
+done
+for _ in $(seq 1 600); do [ "$(q "SELECT count(*) FROM notify.deliveries WHERE status = 'delivered'")" -ge 2 ] && break; sleep 0.2; done
+n=$(q "SELECT count(*) FROM notify.deliveries WHERE status = 'delivered'")
+[ "$n" -ge 2 ] || fail "qb-notify under valgrind: $n deliveries delivered"
+grep -q '^sha256=' "$T/hook.log" || fail "qb-notify under valgrind: webhook not signed"
+stop_vg qb-notify
+kill $hookpid 2>/dev/null || true
