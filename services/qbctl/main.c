@@ -6,6 +6,7 @@
  *   qbctl produce TOPIC [options]          JSON lines on stdin -> protobuf
  *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
  *   qbctl ta --csv FILE --indicators SPECS technical indicators per bar (libs/ta)
+ *   qbctl backtest --csv FILE --strategy S a local backtest over CSVs (libs/backtest)
  *   qbctl replay [--from D --to D ...]     re-publish stored bars onto md.bars
  *   qbctl data gaps SYMBOL                 missing bars vs the exchange calendar
  *   qbctl backfill --source S --symbols A,B --from D --to D
@@ -61,6 +62,13 @@ static const char *qbctl_about =
     "                                   technical indicators (TA-Lib definitions) per bar:\n"
     "                                   time, close, one column per output; `ta --list` shows\n"
     "                                   every indicator with its parameters and defaults\n"
+    "  backtest --csv FILE [--csv SYM=FILE ...] --strategy NAME [--params JSON] [--cash N]\n"
+    "         [--commission-pct P] [--slippage-bps B] [--fill next_open|close]\n"
+    "         [--sizing all_in|fixed_qty|percent_equity|fixed_fractional] [--sizing-value V]\n"
+    "         [--long-only] [--json] [--html report.html] (`backtest --help`: every option)\n"
+    "                                   a backtest over CSV files, locally (no bus, no\n"
+    "                                   database): metrics beside equal-weight buy-and-hold,\n"
+    "                                   JSON with --json, a self-contained HTML report\n"
     "  actions import --csv FILE --symbol SYM [--asset-class equity] [--source NAME]\n"
     "                                   load splits and dividends (CSV date,kind,value; kind\n"
     "                                   split with 2:1, 3-for-2 or 1.5, or dividend with the\n"
@@ -127,6 +135,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "replay") == 0) return qbctl_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);
     if (strcmp(cmd, "backfill") == 0) return qbctl_backfill(argc - 1, argv + 1);
+    if (strcmp(cmd, "backtest") == 0) return qbctl_backtest(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }

@@ -24,6 +24,7 @@ int qbctl_actions(int argc, char **argv); /* "actions ..." and "bars ..." */
 int qbctl_replay(int argc, char **argv);
 int qbctl_data(int argc, char **argv);
 int qbctl_backfill(int argc, char **argv);
+int qbctl_backtest(int argc, char **argv); /* cmd_backtest.c: local backtest over CSVs */
 
 /* Parse a non-negative integer option value; exits 2 with a message naming
  * the option when it is not one. */

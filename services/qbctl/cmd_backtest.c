@@ -1,0 +1,538 @@
+/* cmd_backtest.c — `qbctl backtest`: a backtest over CSV files, locally
+ * (no bus, no database), with libs/backtest; prints the metrics.
+ *
+ *   qbctl backtest --csv FILE [--csv SYM=FILE ...] --strategy NAME [--params JSON]
+ *       [--cash N] [--commission-pct P | --commission SPEC] [--slippage-bps B]
+ *       [--fill next_open|close] [--sizing all_in|fixed_qty|percent_equity|fixed_fractional]
+ *       [--sizing-value V] [--long-only] [--margin-long M] [--margin-short M]
+ *       [--volume-cap F] [--lot L] [--entry market|limit] [--limit-offset-bps B]
+ *       [--stop-exits] [--stop-limit-bps B] [--from D] [--to D] [--warmup N]
+ *       [--timeframe 1d] [--calendar equity|24x7] [--bars-per-year N]
+ *       [--set KEY=VALUE ...] [--json] [--trades] [--report-json FILE]
+ *       [--html FILE] [--title T] [--progress auto|always|never]
+ *       [--input-format auto|yahoo|generic] [--columns ...] [--time-format ...]
+ *
+ * Symbols: SYM=FILE names the symbol; a bare FILE takes it from the file
+ * name, up to the first '.', '-' or '_' (orcl-1995-2014.txt -> ORCL).
+ * Symbol ids, and so the order of symbols inside a time step, follow the
+ * order of --csv. The CSV formats are `qbctl import`'s (libs/md/qb_md_csv.h;
+ * auto = yahoo when the header has "Adj Close"). Rejected rows are reported
+ * as FILE:LINE: reason and left out (exit 1 after the run).
+ *
+ * Output: a table of the metrics next to the benchmark's (equal-weight
+ * buy-and-hold); --json prints one JSON object instead: final_equity,
+ * total_return, cagr, sharpe, sortino, calmar, max_dd_pct, max_dd_money,
+ * trades_closed, trades_open, won, lost, win_rate, profit_factor,
+ * expectancy, exposure, turnover, ... (every metric of qb_bt_metrics.h),
+ * plus "benchmark" (its metrics) and "counts". --report-json writes the
+ * full report (config, metrics, equity curve, trades, fills); --html the
+ * self-contained HTML report. A progress bar on stderr when it is a
+ * terminal (or --progress always).
+ *
+ * Exit: 0 ok, 1 rejected rows or a read/run error, 2 usage or a bad
+ * option/parameter (the message names it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "backtest/qb_backtest.h"
+#include "core/qb_decimal.h"
+#include "core/qb_time.h"
+#include "md/qb_md_csv.h"
+#include "qbctl.h"
+
+#define BT_MAX_FILES 512
+#define BT_SHOW_REJECTS 20
+#define BT_BAR_WIDTH 30
+
+static int bt_usage(const char *msg) {
+    fprintf(stderr,
+            "qbctl backtest: %s\n"
+            "usage: qbctl backtest --csv FILE [--csv SYM=FILE ...] --strategy NAME [--params JSON]\n"
+            "   [--cash N] [--commission-pct P | --commission none|per_trade:F|per_share:R[:MIN]|percent:P[:MIN]]\n"
+            "   [--slippage-bps B] [--fill next_open|close] [--long-only]\n"
+            "   [--sizing all_in|fixed_qty|percent_equity|fixed_fractional] [--sizing-value V]\n"
+            "   [--margin-long M] [--margin-short M] [--volume-cap F] [--lot L]\n"
+            "   [--entry market|limit] [--limit-offset-bps B] [--stop-exits] [--stop-limit-bps B]\n"
+            "   [--from D] [--to D] [--warmup N|-1] [--timeframe 1d] [--calendar equity|24x7]\n"
+            "   [--bars-per-year N] [--set KEY=VALUE ...] [--json] [--trades]\n"
+            "   [--report-json FILE] [--html FILE] [--title T] [--progress auto|always|never]\n"
+            "   [--input-format auto|yahoo|generic] [--columns C] [--time-format F] [--delimiter C]\n"
+            "Strategies: sma_cross ema_cross rsi_reversion macd_momentum bollinger_reversion\n"
+            "bollinger_breakout donchian_breakout basic_signals (parameters: libs/strategy/qb_strategy.h;\n"
+            "shorts need \"allow_short\":true in --params and no --long-only).\n"
+            "--commission-pct 0.1 = 0.1%% of the traded value. --set takes any setting of\n"
+            "qb_bt_config_set (libs/backtest/qb_backtest.h), e.g. --set entry_tif=day.\n",
+            msg);
+    return 2;
+}
+
+typedef struct bt_load_s {
+    qb_bt_data_t *d;
+    uint32_t id;
+    const qb_md_source_t *src;
+    qb_time_t last;
+    int64_t rejects;
+} bt_load_t;
+
+static void bt_sink_reject(void *opaque, const char *where, const char *reason) {
+    bt_load_t *l = opaque;
+    if (l->rejects++ < BT_SHOW_REJECTS) fprintf(stderr, "%s: %s\n", where, reason);
+}
+
+/* Bars the engine cannot take (bad OHLC, not after the previous one) are
+ * rejected here with their FILE:LINE, like the reader's own rejects. */
+static qb_err_t bt_sink_bars(void *opaque, const qb_bar_t *bars, size_t n, char *errstr,
+                             size_t errstr_size) {
+    bt_load_t *l = opaque;
+    qb_pf_bar_t tmp[512];
+    for (size_t i = 0; i < n;) {
+        size_t m = 0;
+        for (; i < n && m < 512; i++) {
+            qb_pf_bar_t b = {bars[i].ts,  bars[i].open,  bars[i].high,
+                             bars[i].low, bars[i].close, bars[i].volume};
+            char why[200], where[600];
+            int bad = qb_pf_bar_validate(&b, why, sizeof why) != QB_OK;
+            if (!bad && l->last && b.ts <= l->last) {
+                snprintf(why, sizeof why, "not after the previous bar");
+                bad = 1;
+            }
+            if (bad) {
+                snprintf(where, sizeof where, "%s:%lld", qb_md_csv_path(l->src),
+                         (long long)qb_md_csv_line_of(l->src, i));
+                bt_sink_reject(l, where, why);
+                continue;
+            }
+            l->last = b.ts;
+            tmp[m++] = b;
+        }
+        qb_err_t e = qb_bt_data_append(l->d, l->id, tmp, m, errstr, errstr_size);
+        if (e != QB_OK) return e;
+    }
+    return QB_OK;
+}
+
+static const char *bt_detect_format(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return "yahoo";
+    char line[4096] = "";
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    fclose(f);
+    for (char *p = line; *p; p++)
+        if (strncasecmp(p, "adj close", 9) == 0) return "yahoo";
+    return "generic";
+}
+
+/* "SYM=FILE" or "FILE" (symbol from the base name). */
+static int bt_split(const char *arg, char *sym, size_t cap, const char **path) {
+    const char *eq = strchr(arg, '=');
+    const char *slash = strrchr(arg, '/');
+    if (eq && (!slash || eq < slash)) {
+        size_t n = (size_t)(eq - arg);
+        if (n == 0 || n >= cap) return -1;
+        memcpy(sym, arg, n);
+        sym[n] = 0;
+        *path = eq + 1;
+        return 0;
+    }
+    const char *base = slash ? slash + 1 : arg;
+    size_t n = strcspn(base, ".-_");
+    if (n == 0 || n >= cap) return -1;
+    memcpy(sym, base, n);
+    sym[n] = 0;
+    *path = arg;
+    return 0;
+}
+
+typedef struct bt_prog_s {
+    int on, drawn;
+    int64_t started;
+    uint64_t bars_total;
+} bt_prog_t;
+
+static int bt_progress(uint64_t done, uint64_t total, void *ctx) {
+    bt_prog_t *p = ctx;
+    if (!p->on) return 0;
+    double pct = total ? (double)done / (double)total : 1;
+    int fill = (int)(pct * BT_BAR_WIDTH + 0.5);
+    char bar[BT_BAR_WIDTH + 1];
+    for (int i = 0; i < BT_BAR_WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+    bar[BT_BAR_WIDTH] = 0;
+    double secs = (double)(qb_time_mono_ns() - p->started) / 1e9;
+    double bars = (double)p->bars_total * pct;
+    fprintf(stderr, "\r[%s] %5.1f%%  %llu/%llu steps  %.1f M bars/s   ", bar, pct * 100,
+            (unsigned long long)done, (unsigned long long)total,
+            secs > 0 ? bars / secs / 1e6 : 0.0);
+    fflush(stderr);
+    p->drawn = 1;
+    return 0;
+}
+
+/* One metric beside the benchmark's. pct: 0 number, 1 percent, 2 money,
+ * 3 count. */
+static void bt_row(const char *label, const char *key, const qb_bt_metrics_t *m,
+                   const qb_bt_metrics_t *b, int pct) {
+    double v = 0, w = 0;
+    qb_bt_metric_value(m, key, &v);
+    printf("%-22s", label);
+    for (int k = 0; k < (b ? 2 : 1); k++) {
+        if (k) qb_bt_metric_value(b, key, &w);
+        double x = k ? w : v;
+        if (pct == 1) printf(" %14.2f%%", x * 100);
+        else if (pct == 2) printf(" %15.2f", x);
+        else if (pct == 3) printf(" %15.0f", x);
+        else printf(" %15.3f", x);
+    }
+    putchar('\n');
+}
+
+static void bt_print_text(const qb_bt_result_t *r, int trades) {
+    const qb_bt_metrics_t *m = qb_bt_result_metrics(r), *b = qb_bt_result_benchmark(r);
+    const qb_bt_counts_t *c = qb_bt_result_counts(r);
+    char fe[QB_DEC_STRLEN], t0[QB_TIME_STRLEN] = "", t1[QB_TIME_STRLEN] = "";
+    if (m->first_ts) qb_time_format(m->first_ts, t0, sizeof t0);
+    if (m->last_ts) qb_time_format(m->last_ts, t1, sizeof t1);
+    printf("%zu symbols, %lld bars in %lld steps, %s .. %s\n", qb_bt_result_nsymbols(r),
+           (long long)c->bars, (long long)c->steps, t0, t1);
+    printf("%-22s %15s %15s\n", "", "strategy", b ? "buy & hold" : "");
+    qb_dec_format_fixed(m->final_equity, 2, fe, sizeof fe);
+    bt_row("final equity", "final_equity", m, b, 2);
+    bt_row("total return", "total_return", m, b, 1);
+    bt_row("CAGR", "cagr", m, b, 1);
+    bt_row("sharpe", "sharpe", m, b, 0);
+    bt_row("sortino", "sortino", m, b, 0);
+    bt_row("calmar", "calmar", m, b, 0);
+    bt_row("volatility (annual)", "volatility", m, b, 1);
+    bt_row("max drawdown", "max_dd_pct", m, b, 1);
+    bt_row("max drawdown (money)", "max_dd_money", m, b, 2);
+    bt_row("exposure", "exposure", m, b, 1);
+    bt_row("turnover (annual)", "turnover_annual", m, b, 0);
+    bt_row("trades closed", "trades_closed", m, NULL, 3);
+    bt_row("trades open", "trades_open", m, NULL, 3);
+    bt_row("won", "won", m, NULL, 3);
+    bt_row("lost", "lost", m, NULL, 3);
+    bt_row("win rate", "win_rate", m, NULL, 1);
+    bt_row("profit factor", "profit_factor", m, NULL, 0);
+    bt_row("avg win", "avg_win", m, NULL, 2);
+    bt_row("avg loss", "avg_loss", m, NULL, 2);
+    bt_row("expectancy", "expectancy", m, NULL, 2);
+    char cm[QB_DEC_STRLEN];
+    qb_dec_format(c->commissions, cm, sizeof cm);
+    printf("final equity %s; %llu signals, %llu orders (%llu rejected), %llu fills, "
+           "commissions %s\n",
+           fe, (unsigned long long)c->signals, (unsigned long long)c->orders,
+           (unsigned long long)c->orders_rejected, (unsigned long long)c->fills, cm);
+    if (!trades) return;
+    size_t n;
+    const qb_bt_trade_t *t = qb_bt_result_trades(r, &n);
+    printf("\n%-8s %-5s %-20s %-20s %12s %12s %12s %14s\n", "symbol", "side", "entry", "exit",
+           "qty", "entry px", "exit px", "net pnl");
+    for (size_t i = 0; i < n; i++) {
+        char a[QB_TIME_STRLEN], bb[QB_TIME_STRLEN], q[QB_DEC_STRLEN], ep[QB_DEC_STRLEN],
+            xp[QB_DEC_STRLEN], pl[QB_DEC_STRLEN];
+        qb_time_format(t[i].entry_ts, a, sizeof a);
+        qb_time_format(t[i].exit_ts, bb, sizeof bb);
+        qb_dec_format(t[i].qty, q, sizeof q);
+        qb_dec_format(t[i].entry_price, ep, sizeof ep);
+        qb_dec_format(t[i].exit_price, xp, sizeof xp);
+        qb_dec_format(t[i].net_pnl, pl, sizeof pl);
+        printf("%-8s %-5s %-20s %-20s %12s %12s %12s %14s%s\n", qb_bt_result_symbol(r, t[i].sym),
+               t[i].dir > 0 ? "long" : "short", a, bb, q, ep, xp, pl, t[i].open ? " open" : "");
+    }
+}
+
+static void bt_print_json(const qb_bt_result_t *r) {
+    char buf[8192];
+    size_t n = qb_bt_metrics_json(qb_bt_result_metrics(r), buf, sizeof buf);
+    if (n >= sizeof buf) return;
+    buf[n - 1] = 0; /* drop the closing brace: more keys follow */
+    fputs(buf, stdout);
+    const qb_bt_metrics_t *b = qb_bt_result_benchmark(r);
+    fputs(",\"benchmark\":", stdout);
+    if (b && qb_bt_metrics_json(b, buf, sizeof buf) < sizeof buf)
+        fputs(buf, stdout);
+    else
+        fputs("null", stdout);
+    const qb_bt_counts_t *c = qb_bt_result_counts(r);
+    char cm[QB_DEC_STRLEN], fc[QB_DEC_STRLEN];
+    qb_dec_format(c->commissions, cm, sizeof cm);
+    qb_dec_format(qb_bt_result_cash(r), fc, sizeof fc);
+    printf(",\"final_cash\":%s,\"counts\":{\"bars\":%llu,\"steps\":%llu,\"signals\":%llu,"
+           "\"orders\":%llu,\"orders_rejected\":%llu,\"fills\":%llu,\"partial_fills\":%llu,"
+           "\"commissions\":%s}}\n",
+           fc, (unsigned long long)c->bars, (unsigned long long)c->steps,
+           (unsigned long long)c->signals, (unsigned long long)c->orders,
+           (unsigned long long)c->orders_rejected, (unsigned long long)c->fills,
+           (unsigned long long)c->partial_fills, cm);
+}
+
+int qbctl_backtest(int argc, char **argv) {
+    const char *files[BT_MAX_FILES];
+    int nfiles = 0;
+    const char *sets[256];
+    int nsets = 0;
+    const char *strategy = NULL, *params = "", *timeframe = "1d", *in_format = "auto";
+    const char *tfmt = NULL, *report_json = NULL, *html = NULL, *title = NULL;
+    const char *progress = "auto";
+    char *columns = NULL;
+    char delim = 0;
+    int json = 0, trades = 0;
+    qb_bt_config_t cfg;
+    qb_bt_config_default(&cfg);
+    char err[1024];
+    /* options that map onto config settings */
+    static const struct {
+        const char *opt, *key;
+    } map[] = {
+        {"--cash", "cash"},
+        {"--commission", "commission"},
+        {"--slippage-bps", "slippage_bps"},
+        {"--fill", "fill"},
+        {"--sizing", "sizing"},
+        {"--sizing-value", "sizing_value"},
+        {"--margin-long", "margin_long"},
+        {"--margin-short", "margin_short"},
+        {"--volume-cap", "volume_cap"},
+        {"--lot", "lot"},
+        {"--entry", "entry_type"},
+        {"--limit-offset-bps", "limit_offset_bps"},
+        {"--stop-limit-bps", "stop_limit_bps"},
+        {"--from", "from"},
+        {"--to", "to"},
+        {"--warmup", "warmup_bars"},
+        {"--calendar", "calendar"},
+        {"--bars-per-year", "bars_per_year"},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bt_usage("help");
+            return 0;
+        }
+        if (!strcmp(a, "--long-only")) {
+            cfg.long_only = 1;
+            continue;
+        }
+        if (!strcmp(a, "--stop-exits")) {
+            cfg.stop_exits = 1;
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--trades")) {
+            trades = 1;
+            continue;
+        }
+        if (!val) {
+            snprintf(err, sizeof err, "unknown option '%s' or missing value", a);
+            return bt_usage(err);
+        }
+        int done = 0;
+        for (size_t k = 0; k < sizeof map / sizeof map[0]; k++)
+            if (!strcmp(a, map[k].opt)) {
+                char m[512];
+                if (qb_bt_config_set(&cfg, map[k].key, val, m, sizeof m) != QB_OK) {
+                    fprintf(stderr, "qbctl backtest: %s: %s\n", a, m);
+                    return 2;
+                }
+                done = 1;
+            }
+        if (done) {
+            i++;
+            continue;
+        }
+        i++;
+        if (!strcmp(a, "--csv")) {
+            if (nfiles == BT_MAX_FILES) return bt_usage("too many --csv (at most 512)");
+            files[nfiles++] = val;
+        } else if (!strcmp(a, "--set")) {
+            if (nsets == 256) return bt_usage("too many --set");
+            sets[nsets++] = val;
+        } else if (!strcmp(a, "--commission-pct")) {
+            char spec[96];
+            snprintf(spec, sizeof spec, "percent:%s", val);
+            char m[512];
+            if (qb_bt_config_set(&cfg, "commission", spec, m, sizeof m) != QB_OK) {
+                fprintf(stderr, "qbctl backtest: --commission-pct: %s\n", m);
+                return 2;
+            }
+        } else if (!strcmp(a, "--strategy")) strategy = val;
+        else if (!strcmp(a, "--params")) params = val;
+        else if (!strcmp(a, "--timeframe")) timeframe = val;
+        else if (!strcmp(a, "--input-format")) in_format = val;
+        else if (!strcmp(a, "--time-format")) tfmt = val;
+        else if (!strcmp(a, "--columns")) columns = argv[i];
+        else if (!strcmp(a, "--report-json")) report_json = val;
+        else if (!strcmp(a, "--html")) html = val;
+        else if (!strcmp(a, "--title")) title = val;
+        else if (!strcmp(a, "--progress")) progress = val;
+        else if (!strcmp(a, "--delimiter")) {
+            if (!strcmp(val, "\\t") || !strcmp(val, "tab")) delim = '\t';
+            else if (strlen(val) == 1) delim = val[0];
+            else return bt_usage("--delimiter takes one character (or tab)");
+        } else {
+            snprintf(err, sizeof err, "unknown option '%s'", a);
+            return bt_usage(err);
+        }
+    }
+    if (!nfiles) return bt_usage("--csv is required");
+    if (!strategy) return bt_usage("--strategy is required");
+    if (strcmp(progress, "auto") && strcmp(progress, "always") && strcmp(progress, "never"))
+        return bt_usage("--progress must be auto, always or never");
+    for (int k = 0; k < nsets; k++) {
+        char key[64];
+        const char *eq = strchr(sets[k], '=');
+        if (!eq || eq == sets[k] || (size_t)(eq - sets[k]) >= sizeof key)
+            return bt_usage("--set takes KEY=VALUE");
+        memcpy(key, sets[k], (size_t)(eq - sets[k]));
+        key[eq - sets[k]] = 0;
+        char m[512];
+        if (qb_bt_config_set(&cfg, key, eq + 1, m, sizeof m) != QB_OK) {
+            fprintf(stderr, "qbctl backtest: --set %s: %s\n", sets[k], m);
+            return 2;
+        }
+    }
+    if (qb_bt_config_add_strategy(&cfg, strategy, params, "", err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qbctl backtest: --strategy: %s\n", err);
+        return 2;
+    }
+    if (qb_bt_config_validate(&cfg, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qbctl backtest: %s\n", err);
+        return 2;
+    }
+    { /* the strategy and its params, before reading anything */
+        qb_strategy_t *s = NULL;
+        if (qb_strategy_new(strategy, params, &s, err, sizeof err) != QB_OK) {
+            fprintf(stderr, "qbctl backtest: --strategy/--params: %s\n", err);
+            return 2;
+        }
+        qb_strategy_destroy(s);
+    }
+
+    int rc = 1;
+    qb_bt_data_t *d = NULL;
+    qb_bt_result_t *res = NULL;
+    int64_t rejects = 0;
+    if (qb_bt_data_new(timeframe, &d, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qbctl backtest: --timeframe: %s\n", err);
+        return 2;
+    }
+    for (int k = 0; k < nfiles; k++) {
+        char sym[QB_SYMBOL_MAX + 1];
+        const char *path;
+        if (bt_split(files[k], sym, sizeof sym, &path) != 0) {
+            fprintf(stderr, "qbctl backtest: --csv %s: cannot tell the symbol; use SYM=FILE\n",
+                    files[k]);
+            rc = 2;
+            goto out;
+        }
+        bt_load_t l;
+        memset(&l, 0, sizeof l);
+        l.d = d;
+        if (qb_bt_data_symbol(d, sym, &l.id, err, sizeof err) != QB_OK) {
+            fprintf(stderr, "qbctl backtest: --csv %s: %s; use SYM=FILE\n", files[k], err);
+            rc = 2;
+            goto out;
+        }
+        if (qb_bt_data_nbars(d, l.id)) {
+            fprintf(stderr, "qbctl backtest: --csv %s: symbol %s given twice\n", files[k],
+                    qb_bt_data_symbol_name(d, l.id));
+            rc = 2;
+            goto out;
+        }
+        const char *fmt = strcmp(in_format, "auto") == 0 ? bt_detect_format(path) : in_format;
+        qb_md_csv_opts_t o;
+        char colbuf[512];
+        snprintf(colbuf, sizeof colbuf, "%s", columns ? columns : "");
+        if (qb_md_csv_opts_parse(fmt, columns ? colbuf : NULL, tfmt, &o, err, sizeof err) !=
+            QB_OK) {
+            fprintf(stderr, "qbctl backtest: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+        o.delimiter = delim;
+        qb_md_source_t *src = qb_md_csv_source_new(path, &o, err, sizeof err);
+        if (!src) {
+            fprintf(stderr, "qbctl backtest: %s\n", err);
+            goto out;
+        }
+        l.src = src;
+        qb_md_request_t req = {qb_bt_data_symbol_name(d, l.id), timeframe, 0, 0, 0};
+        qb_md_sink_t sink = {bt_sink_bars, bt_sink_reject, &l};
+        qb_err_t e = qb_md_fetch(src, &req, &sink, err, sizeof err);
+        qb_md_source_destroy(src);
+        if (e != QB_OK) {
+            fprintf(stderr, "qbctl backtest: %s: %s\n", path, err);
+            goto out;
+        }
+        if (l.rejects > BT_SHOW_REJECTS)
+            fprintf(stderr, "%s: ... %lld more rejected rows\n", path,
+                    (long long)(l.rejects - BT_SHOW_REJECTS));
+        rejects += l.rejects;
+        if (!qb_bt_data_nbars(d, l.id)) {
+            fprintf(stderr, "qbctl backtest: %s: no bars\n", path);
+            goto out;
+        }
+    }
+    if (qb_bt_data_finalize(d, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qbctl backtest: %s\n", err);
+        goto out;
+    }
+    bt_prog_t prog = {0, 0, qb_time_mono_ns(), qb_bt_data_total_bars(d)};
+    prog.on = !strcmp(progress, "always") || (!strcmp(progress, "auto") && isatty(STDERR_FILENO) &&
+                                              qb_bt_data_total_bars(d) >= 1000000);
+    cfg.progress = bt_progress;
+    cfg.progress_ctx = &prog;
+    cfg.progress_every = 1024;
+    qb_err_t e = qb_bt_run(d, &cfg, &res, err, sizeof err);
+    if (prog.drawn) fputc('\n', stderr);
+    if (e != QB_OK) {
+        fprintf(stderr, "qbctl backtest: %s\n", err);
+        rc = e == QB_ERR_INVALID ? 2 : 1;
+        goto out;
+    }
+    if (json)
+        bt_print_json(res);
+    else
+        bt_print_text(res, trades);
+    if (report_json) {
+        FILE *f = fopen(report_json, "w");
+        if (!f || qb_bt_report_json(res, QB_BT_JSON_EQUITY | QB_BT_JSON_TRADES | QB_BT_JSON_FILLS,
+                                    f) != QB_OK) {
+            fprintf(stderr, "qbctl backtest: cannot write %s\n", report_json);
+            if (f) fclose(f);
+            goto out;
+        }
+        if (fclose(f) != 0) {
+            fprintf(stderr, "qbctl backtest: cannot write %s\n", report_json);
+            goto out;
+        }
+    }
+    if (html) {
+        char t[256];
+        if (!title) {
+            snprintf(t, sizeof t, "Backtest: %s %s", strategy, params && *params ? params : "");
+            title = t;
+        }
+        FILE *f = fopen(html, "w");
+        if (!f || qb_bt_report_html(res, title, f) != QB_OK) {
+            fprintf(stderr, "qbctl backtest: cannot write %s\n", html);
+            if (f) fclose(f);
+            goto out;
+        }
+        if (fclose(f) != 0) {
+            fprintf(stderr, "qbctl backtest: cannot write %s\n", html);
+            goto out;
+        }
+    }
+    rc = rejects ? 1 : 0;
+out:
+    qb_bt_result_destroy(res);
+    qb_bt_data_destroy(d);
+    return rc;
+}
