@@ -87,7 +87,7 @@ static void bench_eval(void) {
     for (int s = 0; s < 100; s++) px[s] = PX(100);
     uint64_t rnd = 12345;
     const int N = 1000000;
-    char sym[100][8];
+    char sym[100][16];
     for (int s = 0; s < 100; s++) snprintf(sym[s], sizeof sym[s], "S%d", s);
     int64_t t0 = qb_time_mono_ns();
     for (int i = 0; i < N; i++) {
