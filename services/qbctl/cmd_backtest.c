@@ -44,7 +44,6 @@
 #include "qbctl.h"
 
 #define BT_MAX_FILES 512
-#define BT_SHOW_REJECTS 20
 #define BT_BAR_WIDTH 30
 
 static int bt_usage(const char *msg) {
@@ -67,83 +66,6 @@ static int bt_usage(const char *msg) {
             "qb_bt_config_set (libs/backtest/qb_backtest.h), e.g. --set entry_tif=day.\n",
             msg);
     return 2;
-}
-
-typedef struct bt_load_s {
-    qb_bt_data_t *d;
-    uint32_t id;
-    const qb_md_source_t *src;
-    qb_time_t last;
-    int64_t rejects;
-} bt_load_t;
-
-static void bt_sink_reject(void *opaque, const char *where, const char *reason) {
-    bt_load_t *l = opaque;
-    if (l->rejects++ < BT_SHOW_REJECTS) fprintf(stderr, "%s: %s\n", where, reason);
-}
-
-/* Bars the engine cannot take (bad OHLC, not after the previous one) are
- * rejected here with their FILE:LINE, like the reader's own rejects. */
-static qb_err_t bt_sink_bars(void *opaque, const qb_bar_t *bars, size_t n, char *errstr,
-                             size_t errstr_size) {
-    bt_load_t *l = opaque;
-    qb_pf_bar_t tmp[512];
-    for (size_t i = 0; i < n;) {
-        size_t m = 0;
-        for (; i < n && m < 512; i++) {
-            qb_pf_bar_t b = {bars[i].ts,  bars[i].open,  bars[i].high,
-                             bars[i].low, bars[i].close, bars[i].volume};
-            char why[200], where[600];
-            int bad = qb_pf_bar_validate(&b, why, sizeof why) != QB_OK;
-            if (!bad && l->last && b.ts <= l->last) {
-                snprintf(why, sizeof why, "not after the previous bar");
-                bad = 1;
-            }
-            if (bad) {
-                snprintf(where, sizeof where, "%s:%lld", qb_md_csv_path(l->src),
-                         (long long)qb_md_csv_line_of(l->src, i));
-                bt_sink_reject(l, where, why);
-                continue;
-            }
-            l->last = b.ts;
-            tmp[m++] = b;
-        }
-        qb_err_t e = qb_bt_data_append(l->d, l->id, tmp, m, errstr, errstr_size);
-        if (e != QB_OK) return e;
-    }
-    return QB_OK;
-}
-
-static const char *bt_detect_format(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return "yahoo";
-    char line[4096] = "";
-    if (!fgets(line, sizeof line, f)) line[0] = 0;
-    fclose(f);
-    for (char *p = line; *p; p++)
-        if (strncasecmp(p, "adj close", 9) == 0) return "yahoo";
-    return "generic";
-}
-
-/* "SYM=FILE" or "FILE" (symbol from the base name). */
-static int bt_split(const char *arg, char *sym, size_t cap, const char **path) {
-    const char *eq = strchr(arg, '=');
-    const char *slash = strrchr(arg, '/');
-    if (eq && (!slash || eq < slash)) {
-        size_t n = (size_t)(eq - arg);
-        if (n == 0 || n >= cap) return -1;
-        memcpy(sym, arg, n);
-        sym[n] = 0;
-        *path = eq + 1;
-        return 0;
-    }
-    const char *base = slash ? slash + 1 : arg;
-    size_t n = strcspn(base, ".-_");
-    if (n == 0 || n >= cap) return -1;
-    memcpy(sym, base, n);
-    sym[n] = 0;
-    *path = arg;
-    return 0;
 }
 
 typedef struct bt_prog_s {
@@ -422,66 +344,11 @@ int qbctl_backtest(int argc, char **argv) {
         fprintf(stderr, "qbctl backtest: --timeframe: %s\n", err);
         return 2;
     }
-    for (int k = 0; k < nfiles; k++) {
-        char sym[QB_SYMBOL_MAX + 1];
-        const char *path;
-        if (bt_split(files[k], sym, sizeof sym, &path) != 0) {
-            fprintf(stderr, "qbctl backtest: --csv %s: cannot tell the symbol; use SYM=FILE\n",
-                    files[k]);
-            rc = 2;
-            goto out;
-        }
-        bt_load_t l;
-        memset(&l, 0, sizeof l);
-        l.d = d;
-        if (qb_bt_data_symbol(d, sym, &l.id, err, sizeof err) != QB_OK) {
-            fprintf(stderr, "qbctl backtest: --csv %s: %s; use SYM=FILE\n", files[k], err);
-            rc = 2;
-            goto out;
-        }
-        if (qb_bt_data_nbars(d, l.id)) {
-            fprintf(stderr, "qbctl backtest: --csv %s: symbol %s given twice\n", files[k],
-                    qb_bt_data_symbol_name(d, l.id));
-            rc = 2;
-            goto out;
-        }
-        const char *fmt = strcmp(in_format, "auto") == 0 ? bt_detect_format(path) : in_format;
-        qb_md_csv_opts_t o;
-        char colbuf[512];
-        snprintf(colbuf, sizeof colbuf, "%s", columns ? columns : "");
-        if (qb_md_csv_opts_parse(fmt, columns ? colbuf : NULL, tfmt, &o, err, sizeof err) !=
-            QB_OK) {
-            fprintf(stderr, "qbctl backtest: %s\n", err);
-            rc = 2;
-            goto out;
-        }
-        o.delimiter = delim;
-        qb_md_source_t *src = qb_md_csv_source_new(path, &o, err, sizeof err);
-        if (!src) {
-            fprintf(stderr, "qbctl backtest: %s\n", err);
-            goto out;
-        }
-        l.src = src;
-        qb_md_request_t req = {qb_bt_data_symbol_name(d, l.id), timeframe, 0, 0, 0};
-        qb_md_sink_t sink = {bt_sink_bars, bt_sink_reject, &l};
-        qb_err_t e = qb_md_fetch(src, &req, &sink, err, sizeof err);
-        qb_md_source_destroy(src);
-        if (e != QB_OK) {
-            fprintf(stderr, "qbctl backtest: %s: %s\n", path, err);
-            goto out;
-        }
-        if (l.rejects > BT_SHOW_REJECTS)
-            fprintf(stderr, "%s: ... %lld more rejected rows\n", path,
-                    (long long)(l.rejects - BT_SHOW_REJECTS));
-        rejects += l.rejects;
-        if (!qb_bt_data_nbars(d, l.id)) {
-            fprintf(stderr, "qbctl backtest: %s: no bars\n", path);
-            goto out;
-        }
-    }
-    if (qb_bt_data_finalize(d, err, sizeof err) != QB_OK) {
-        fprintf(stderr, "qbctl backtest: %s\n", err);
-        goto out;
+    {
+        qbctl_csv_opts_t co = {in_format, tfmt, columns, delim};
+        rc = qbctl_bt_load("backtest", d, files, nfiles, timeframe, &co, &rejects);
+        if (rc != 0) goto out;
+        rc = 1;
     }
     bt_prog_t prog = {0, 0, qb_time_mono_ns(), qb_bt_data_total_bars(d)};
     prog.on = !strcmp(progress, "always") || (!strcmp(progress, "auto") && isatty(STDERR_FILENO) &&

@@ -7,6 +7,8 @@
  *   qbctl import --csv FILE --symbol SYM   load a CSV of bars into md.bars
  *   qbctl ta --csv FILE --indicators SPECS technical indicators per bar (libs/ta)
  *   qbctl backtest --csv FILE --strategy S a local backtest over CSVs (libs/backtest)
+ *   qbctl walkforward --csv F --strategy S --grid G --is L --oos L   walk-forward
+ *   qbctl optimize --csv F --strategy S --grid G   grid/random search, ranked
  *   qbctl replay [--from D --to D ...]     re-publish stored bars onto md.bars
  *   qbctl data gaps SYMBOL                 missing bars vs the exchange calendar
  *   qbctl backfill --source S --symbols A,B --from D --to D
@@ -69,6 +71,15 @@ static const char *qbctl_about =
     "                                   a backtest over CSV files, locally (no bus, no\n"
     "                                   database): metrics beside equal-weight buy-and-hold,\n"
     "                                   JSON with --json, a self-contained HTML report\n"
+    "  walkforward --csv FILE --strategy NAME --grid 'fast=5:20:5;slow=20,50' --is L --oos L\n"
+    "         [--step L] [--mode rolling|anchored] [--objective sharpe] [--min-trades N]\n"
+    "         [--random N --seed S] [--mc N] [--json] (`walkforward --help`: every option)\n"
+    "                                   walk-forward optimisation, locally: per window the\n"
+    "                                   best parameters in-sample and their out-of-sample\n"
+    "                                   result, the stitched out-of-sample metrics, parameter\n"
+    "                                   stability; L = time steps (250) or a duration (6mo)\n"
+    "  optimize --csv FILE --strategy NAME --grid G [--random N --seed S] [--top K] [--json]\n"
+    "                                   grid or random parameter search on one period, ranked\n"
     "  actions import --csv FILE --symbol SYM [--asset-class equity] [--source NAME]\n"
     "                                   load splits and dividends (CSV date,kind,value; kind\n"
     "                                   split with 2:1, 3-for-2 or 1.5, or dividend with the\n"
@@ -136,6 +147,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);
     if (strcmp(cmd, "backfill") == 0) return qbctl_backfill(argc - 1, argv + 1);
     if (strcmp(cmd, "backtest") == 0) return qbctl_backtest(argc - 1, argv + 1);
+    if (strcmp(cmd, "walkforward") == 0) return qbctl_walkforward(argc - 1, argv + 1);
+    if (strcmp(cmd, "optimize") == 0) return qbctl_optimize(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }
