@@ -64,7 +64,7 @@ wait $pid; rc=$?; pid=""
 echo "qb-bus: admin endpoints ok, promtool ok, clean SIGTERM"
 
 # valgrind start/stop (needs the non-sanitizer build: ASan and valgrind don't mix)
-make -C "$ROOT" -s all >/dev/null
+MAKEFLAGS= MAKELEVEL= make -C "$ROOT" -s all SAN=0 >/dev/null
 VG="valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
 QB_BUS_BOOTSTRAP_FILE="$T/vboot" QB_LOG_LEVEL=warn $VG "$ROOT/build/bin/qb-bus" >/dev/null 2>"$T/vg" &
 pid=$!

@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 : "${QB_PG_DSN:?QB_PG_DSN must be set (run through scripts/test.sh)}"
 : "${QB_KAFKA_BROKERS:?QB_KAFKA_BROKERS must be set}"
-make -C "$ROOT" -s all >/dev/null
+MAKEFLAGS= MAKELEVEL= make -C "$ROOT" -s all SAN=0 >/dev/null
 BIN="$ROOT/build/bin"
 T=$(mktemp -d)
 DB="qbvg_$$_$RANDOM"
