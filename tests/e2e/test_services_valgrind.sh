@@ -94,7 +94,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PYEOF
 hookpid=$!
-trap 'kill $hookpid 2>/dev/null; cleanup' EXIT
+trap 'kill $hookpid 2>/dev/null || true; cleanup' EXIT
 QB_NOTIFY_GROUP="vg-$$-$RANDOM" QB_NOTIFY_WORKERS=1 run_vg qb-notify "$(free_port)"
 sleep 2
 NSYM="VN$RANDOM"
