@@ -6,6 +6,10 @@
 #                command), publishes, stops;
 #   qb-features: migrates, takes a strategy command, warms up and computes
 #                features and signals for 300 fresh bars, flushes, stops.
+#   qb-risk:     migrates, takes SET_LIMITS, decides a signal (an order), a
+#                limit-breaking intent (a rejection), books a fill, marks it
+#                with a bar, takes a RISK_SNAPSHOT, a KILL_SWITCH and a
+#                RESUME, flushes, stops.
 # Uses the non-sanitizer build (ASan and valgrind do not mix).
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -41,6 +45,7 @@ run_vg() { # name port -> starts $name under valgrind, waits for /readyz
   local name=$1 port=$2
   QB_PG_DSN="$DSN" QB_SQL_DIR="$ROOT/sql" QB_ADMIN_PORT=$port QB_ADMIN_BIND=127.0.0.1 \
     QB_KAFKA_AUTO_OFFSET_RESET=latest QB_FEATURES_GROUP="vg-$$-$RANDOM" QB_DATA_TICK_MS=200 \
+    QB_RISK_GROUP="vg-$$-$RANDOM" \
     QB_LOG_LEVEL=warn $VG "$BIN/$name" >/dev/null 2>"$T/vg-$name" &
   pid=$!
   for _ in $(seq 1 1200); do
@@ -111,3 +116,30 @@ n=$(q "SELECT count(*) FROM notify.deliveries WHERE status = 'delivered'")
 grep -q '^sha256=' "$T/hook.log" || fail "qb-notify under valgrind: webhook not signed"
 stop_vg qb-notify
 kill $hookpid 2>/dev/null || true
+
+# qb-risk: limits, a signal -> order, a rejected intent, a fill, a bar, a
+# snapshot, kill switch and resume. Each input is sent again until its
+# effect is seen (same ids: applied once), as the group starts at the end.
+run_vg qb-risk "$(free_port)"
+RACC="vg-$SYM"
+until_q() { # sql want json-topic json
+  for _ in $(seq 1 300); do
+    [ "$(q "$1")" = "$2" ] && return
+    echo "$4" | "$BIN/qbctl" produce "$3" >/dev/null 2>&1
+    sleep 0.5
+  done
+  fail "qb-risk under valgrind: $1 never $2"
+}
+RC1=$(uuid)
+until_q "SELECT count(*) FROM risk.limits WHERE account = '$RACC'" 1 control '{"command_id":"'"$RC1"'","target":"qb-risk","kind":"COMMAND_KIND_SET_LIMITS","issued_by":"vg","account":"'"$RACC"'","limits":{"limits":[{"kind":"LIMIT_KIND_MAX_POSITION_QTY","value":"100000000000"}]}}'
+until_q "SELECT count(*) FROM risk.orders WHERE cause_id = 'vgsig-$SYM' AND published" 1 signals '{"signal_id":"vgsig-'"$SYM"'","account":"'"$RACC"'","strategy_id":"vg","symbol":"'"$SYM"'","timeframe":"1d","direction":"SIGNAL_DIRECTION_LONG","confidence":1,"stop_distance":"200000000","reference_price":"10000000000","bar_ts":"1700000000000000000"}'
+until_q "SELECT count(*) FROM risk.orders WHERE cause_id = 'vgint-$SYM' AND NOT approved" 1 orders.intents '{"intent_id":"vgint-'"$SYM"'","account":"'"$RACC"'","symbol":"'"$SYM"'","side":"SIDE_BUY","type":"ORDER_TYPE_MARKET","qty":"500000000000","requested_by":"vg"}'
+until_q "SELECT count(*) FROM risk.fills WHERE account = '$RACC'" 1 exec.reports '{"order_id":"vgo-'"$SYM"'","account":"'"$RACC"'","symbol":"'"$SYM"'","status":"ORDER_STATUS_FILLED","side":"SIDE_BUY","fill_qty":"1000000000","fill_price":"10000000000","commission":"100000000","cum_qty":"1000000000","leaves_qty":"0","fill_id":"vgf-'"$SYM"'","sequence":"1"}'
+until_q "SELECT mark FROM risk.positions WHERE account = '$RACC' AND symbol = '$SYM'" 10100000000 md.bars '{"symbol":"'"$SYM"'","timeframe":"1d","ts":"1900000000000000000","open":"10100000000","high":"10100000000","low":"10100000000","close":"10100000000","volume":"100000000000"}'
+RC2=$(uuid)
+until_q "SELECT count(*) FROM risk.snapshots WHERE account = '$RACC'" 1 control '{"command_id":"'"$RC2"'","target":"qb-risk","kind":"COMMAND_KIND_RISK_SNAPSHOT","issued_by":"vg","account":"'"$RACC"'"}'
+RC3=$(uuid)
+until_q "SELECT status FROM risk.accounts WHERE account = '$RACC'" HALTED control '{"command_id":"'"$RC3"'","target":"qb-risk","kind":"COMMAND_KIND_KILL_SWITCH","issued_by":"vg","account":"'"$RACC"'"}'
+RC4=$(uuid)
+until_q "SELECT status FROM risk.accounts WHERE account = '$RACC'" ACTIVE control '{"command_id":"'"$RC4"'","target":"qb-risk","kind":"COMMAND_KIND_RESUME","issued_by":"vg","account":"'"$RACC"'"}'
+stop_vg qb-risk
