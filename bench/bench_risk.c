@@ -263,7 +263,7 @@ int main(void) {
     /* wait until it decides: probe signals */
     int ready = 0;
     for (int i = 0; i < 300 && !ready; i++) {
-        char tag[16];
+        char tag[24];
         snprintf(tag, sizeof tag, "probe%d", i);
         send_signal(&b, 0, tag);
         qb_producer_flush(&*b.p, 1000);

@@ -71,6 +71,10 @@ static const char *qbctl_about =
     "                                   a backtest over CSV files, locally (no bus, no\n"
     "                                   database): metrics beside equal-weight buy-and-hold,\n"
     "                                   JSON with --json, a self-contained HTML report\n"
+    "  backtest submit --strategy NAME --symbols A,B --timeframe 1d [--grid G --wf-train N\n"
+    "         --wf-test N --wf-windows N] [--wait] (`backtest submit --help`)\n"
+    "                                   submit a run to qb-backtest (bars from PostgreSQL;\n"
+    "                                   walk-forward and grid runs are split over replicas)\n"
     "  walkforward --csv FILE --strategy NAME --grid 'fast=5:20:5;slow=20,50' --is L --oos L\n"
     "         [--step L] [--mode rolling|anchored] [--objective sharpe] [--min-trades N]\n"
     "         [--random N --seed S] [--mc N] [--json] (`walkforward --help`: every option)\n"
@@ -146,6 +150,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "replay") == 0) return qbctl_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return qbctl_data(argc - 1, argv + 1);
     if (strcmp(cmd, "backfill") == 0) return qbctl_backfill(argc - 1, argv + 1);
+    if (strcmp(cmd, "backtest") == 0 && argc > 2 && strcmp(argv[2], "submit") == 0)
+        return qbctl_bt_submit(argc - 2, argv + 2);
     if (strcmp(cmd, "backtest") == 0) return qbctl_backtest(argc - 1, argv + 1);
     if (strcmp(cmd, "walkforward") == 0) return qbctl_walkforward(argc - 1, argv + 1);
     if (strcmp(cmd, "optimize") == 0) return qbctl_optimize(argc - 1, argv + 1);

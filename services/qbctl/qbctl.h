@@ -25,6 +25,7 @@ int qbctl_replay(int argc, char **argv);
 int qbctl_data(int argc, char **argv);
 int qbctl_backfill(int argc, char **argv);
 int qbctl_backtest(int argc, char **argv); /* cmd_backtest.c: local backtest over CSVs */
+int qbctl_bt_submit(int argc, char **argv);   /* cmd_bt_submit.c: a run for qb-backtest */
 int qbctl_walkforward(int argc, char **argv); /* cmd_walkforward.c: walk-forward */
 int qbctl_optimize(int argc, char **argv);    /* cmd_walkforward.c: grid/random search */
 

@@ -10,6 +10,9 @@
 #                limit-breaking intent (a rejection), books a fill, marks it
 #                with a bar, takes a RISK_SNAPSHOT, a KILL_SWITCH and a
 #                RESUME, flushes, stops.
+#   qb-backtest: migrates, runs a one-run backtest and a walk-forward split
+#                into parts (loader threads, parts through the topic,
+#                aggregation), stops.
 # Uses the non-sanitizer build (ASan and valgrind do not mix).
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -143,3 +146,27 @@ until_q "SELECT status FROM risk.accounts WHERE account = '$RACC'" HALTED contro
 RC4=$(uuid)
 until_q "SELECT status FROM risk.accounts WHERE account = '$RACC'" ACTIVE control '{"command_id":"'"$RC4"'","target":"qb-risk","kind":"COMMAND_KIND_RESUME","issued_by":"vg","account":"'"$RACC"'"}'
 stop_vg qb-risk
+
+# qb-backtest: a one-run backtest, then a walk-forward split into parts (3
+# windows x 2 combinations: 6 in-sample + 3 out-of-sample parts through the
+# topic, aggregated under the run's row lock) on qb-data's synthetic bars;
+# both finish, stops.
+BTG="vg-$$-$RANDOM"
+QB_BACKTEST_GROUP="$BTG" run_vg qb-backtest "$(free_port)"
+btreq() { # run_id [extra JSON fields]
+  echo '{"run_id":"'"$1"'","kind":"BACKTEST_REQUEST_KIND_WHOLE_RUN","group":"'"$BTG"'","strategy_name":"sma_cross","strategy_params_json":"{\"fast\":5,\"slow\":20}","symbols":["'"$SYM"'"],"timeframe":"1d"'"${2:-}"'}' |
+    "$BIN/qbctl" produce backtest.requests >/dev/null 2>&1
+}
+btst() { q "SELECT status FROM backtest.runs WHERE run_id = '$1'"; }
+ok=""
+for i in $(seq 1 20); do # the consumer reads from the latest offset: wait until it takes one
+  btreq "vgbt-$BTG-$i"
+  for _ in $(seq 1 30); do [ "$(btst "vgbt-$BTG-$i")" = finished ] && { ok=$i; break; }; sleep 0.2; done
+  [ -n "$ok" ] && break
+done
+[ -n "$ok" ] || fail "qb-backtest under valgrind: no one-run backtest finished"
+btreq "vgwf-$BTG" ',"walk_forward":{"windows":3,"train_steps":100,"test_steps":50},"grid":[{"name":"fast","values":[5,10]},{"name":"slow","values":[20]}]'
+for _ in $(seq 1 900); do s=$(btst "vgwf-$BTG"); [ "$s" = finished ] || [ "$s" = failed ] && break; sleep 0.2; done
+[ "$(btst "vgwf-$BTG")" = finished ] || fail "qb-backtest under valgrind: walk-forward '$(btst "vgwf-$BTG")' $(q "SELECT error FROM backtest.runs WHERE run_id = 'vgwf-$BTG'")"
+[ "$(q "SELECT count(*) FROM backtest.windows WHERE run_id = 'vgwf-$BTG'")" = 3 ] || fail "qb-backtest under valgrind: not 3 windows"
+stop_vg qb-backtest
