@@ -422,8 +422,30 @@ qb_err_t qb_consumer_close(qb_consumer_t *c) {
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             QB_WARN("commit on close failed: %s", rd_kafka_err2str(cerr));
     }
-    /* Revoke (the rebalance callback commits anything newer), leave the
-     * group; served here, for at most QB_CONSUMER_CLOSE_MS. */
+    /* Unsubscribe first and serve the revoke it causes with the ordinary
+     * poll (the rebalance callback commits anything newer), so the close
+     * below finds nothing assigned and no rebalance in flight: librdkafka
+     * 2.0.2 can abort ("rd_kafka_cgrp_terminated: assert:
+     * !rd_kafka_assignment_in_progress") when a rebalance is still going on
+     * as the group terminates. Records fetched meanwhile are not handled
+     * (not stored: they go to the next owner). Bounded by
+     * QB_CONSUMER_CLOSE_MS like the rest. */
+    int64_t unsub_deadline = qb__bus_mono_ms() + QB_CONSUMER_CLOSE_MS;
+    if (!c->fatal && rd_kafka_unsubscribe(c->rk) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        while (qb__bus_mono_ms() < unsub_deadline) {
+            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 50);
+            if (rkm) {
+                rd_kafka_message_destroy(rkm);
+                continue;
+            }
+            rd_kafka_topic_partition_list_t *a = NULL;
+            int empty = rd_kafka_assignment(c->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                        a && a->cnt == 0;
+            if (a) rd_kafka_topic_partition_list_destroy(a);
+            if (empty) break;
+        }
+    }
+    /* Leave the group; served here, for at most QB_CONSUMER_CLOSE_MS. */
     qb_err_t ret = QB_OK;
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
