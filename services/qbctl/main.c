@@ -155,6 +155,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "backtest") == 0) return qbctl_backtest(argc - 1, argv + 1);
     if (strcmp(cmd, "walkforward") == 0) return qbctl_walkforward(argc - 1, argv + 1);
     if (strcmp(cmd, "optimize") == 0) return qbctl_optimize(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0) return qbctl_audit(argc - 1, argv + 1);
     fprintf(stderr, "qbctl: unknown command '%s' (see qbctl --help)\n", cmd);
     return 2;
 }

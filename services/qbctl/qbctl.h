@@ -28,6 +28,7 @@ int qbctl_backtest(int argc, char **argv); /* cmd_backtest.c: local backtest ove
 int qbctl_bt_submit(int argc, char **argv);   /* cmd_bt_submit.c: a run for qb-backtest */
 int qbctl_walkforward(int argc, char **argv); /* cmd_walkforward.c: walk-forward */
 int qbctl_optimize(int argc, char **argv);    /* cmd_walkforward.c: grid/random search */
+int qbctl_audit(int argc, char **argv);       /* cmd_audit.c: audit log hash chain verify */
 
 /* CSV reading options of backtest/walkforward/optimize (bt_load.c). */
 typedef struct qbctl_csv_opts_s {

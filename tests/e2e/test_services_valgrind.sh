@@ -13,6 +13,9 @@
 #   qb-backtest: migrates, runs a one-run backtest and a walk-forward split
 #                into parts (loader threads, parts through the topic,
 #                aggregation), stops.
+#   qb-execution: migrates, takes the leader lock, reconciles, places a
+#                paper order filled by a bar, a limit order canceled by a
+#                KILL_SWITCH_ON risk event, a STRATEGY_SET_MODE command, stops.
 # Uses the non-sanitizer build (ASan and valgrind do not mix).
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -170,3 +173,31 @@ for _ in $(seq 1 900); do s=$(btst "vgwf-$BTG"); [ "$s" = finished ] || [ "$s" =
 [ "$(btst "vgwf-$BTG")" = finished ] || fail "qb-backtest under valgrind: walk-forward '$(btst "vgwf-$BTG")' $(q "SELECT error FROM backtest.runs WHERE run_id = 'vgwf-$BTG'")"
 [ "$(q "SELECT count(*) FROM backtest.windows WHERE run_id = 'vgwf-$BTG'")" = 3 ] || fail "qb-backtest under valgrind: not 3 windows"
 stop_vg qb-backtest
+
+# qb-execution: paper orders (the simulator on md.bars), a fill from a bar,
+# the kill switch, a mode command; the audit chain verifies.
+XACC="vgx-$$-$RANDOM"
+QB_EXEC_GROUP="vg-$$-$RANDOM" run_vg qb-execution "$(free_port)"
+xorder() { # n type extra
+  echo '{"order_id":"'"$(uuid)"'","cause_id":"vgx-'"$1"'","cause_kind":"ORDER_CAUSE_SIGNAL","account":"'"$XACC"'","strategy_id":"vg","symbol":"'"$SYM"'","side":"SIDE_BUY","type":"'"$2"'"'"$3"',"time_in_force":"TIME_IN_FORCE_GTC","qty":"100000000","mode":"TRADING_MODE_PAPER"}' |
+    "$BIN/qbctl" produce orders >/dev/null 2>&1
+}
+ok=""
+for i in $(seq 1 40); do # the consumer reads from the latest offset: wait until it takes one
+  xorder "$i" ORDER_TYPE_MARKET ""
+  for _ in $(seq 1 20); do [ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND status = 3")" -ge 1 ] && { ok=1; break; }; sleep 0.2; done
+  [ -n "$ok" ] && break
+done
+[ -n "$ok" ] || fail "qb-execution under valgrind: no order accepted"
+xorder L ORDER_TYPE_LIMIT ',"limit_price":"100000000"'
+for _ in $(seq 1 100); do [ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND type = 2 AND status = 3")" = 1 ] && break; sleep 0.2; done
+echo '{"symbol":"'"$SYM"'","timeframe":"1d","ts":"1950000000000000000","open":"10100000000","high":"10200000000","low":"10000000000","close":"10100000000","volume":"100000000000"}' | "$BIN/qbctl" produce md.bars >/dev/null 2>&1
+for _ in $(seq 1 100); do [ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND status = 5")" -ge 1 ] && break; sleep 0.2; done
+[ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND status = 5")" -ge 1 ] || fail "qb-execution under valgrind: no fill from the bar"
+echo '{"account":"'"$XACC"'","kind":"RISK_EVENT_KIND_KILL_SWITCH_ON","severity":"SEVERITY_CRITICAL","message":"vg"}' | "$BIN/qbctl" produce risk.events >/dev/null 2>&1
+for _ in $(seq 1 100); do [ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND status = 6 AND reason_code = 3")" = 1 ] && break; sleep 0.2; done
+[ "$(q "SELECT count(*) FROM trading.orders WHERE account = '$XACC' AND status = 6 AND reason_code = 3")" = 1 ] || fail "qb-execution under valgrind: kill switch did not cancel"
+echo '{"command_id":"'"$(uuid)"'","target":"qb-execution","kind":"COMMAND_KIND_STRATEGY_SET_MODE","issued_by":"vg","account":"'"$XACC"'","strategy_mode":{"strategy_id":"vg","mode":"TRADING_MODE_LIVE","rollout_pct":10}}' | "$BIN/qbctl" produce control >/dev/null 2>&1
+for _ in $(seq 1 100); do [ "$(q "SELECT count(*) FROM trading.strategy_modes WHERE account = '$XACC'")" = 1 ] && break; sleep 0.2; done
+stop_vg qb-execution
+QB_PG_DSN="$DSN" "$BIN/qbctl" audit verify >/dev/null || fail "audit verify after the valgrind run"
