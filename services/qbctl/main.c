@@ -71,6 +71,8 @@ static const char *qbctl_about =
     "                                   a backtest over CSV files, locally (no bus, no\n"
     "                                   database): metrics beside equal-weight buy-and-hold,\n"
     "                                   JSON with --json, a self-contained HTML report\n"
+    "  audit verify [--account A]       check the hash chain of the order audit log\n"
+    "                                   (trading.audit_log); names the first bad row, exit 1\n"
     "  backtest submit --strategy NAME --symbols A,B --timeframe 1d [--grid G --wf-train N\n"
     "         --wf-test N --wf-windows N] [--wait] (`backtest submit --help`)\n"
     "                                   submit a run to qb-backtest (bars from PostgreSQL;\n"
