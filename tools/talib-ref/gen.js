@@ -448,9 +448,9 @@ function main() {
   if (!talib.setUnstablePeriod(talib.functionUnstIds.TA_FUNC_UNST_ALL, 0)) throw new Error('setUnstablePeriod failed');
 
   const specList = specs();
-  doSynthetic('trend', genTrend(2000), specList);
-  doSynthetic('flat', genFlat(2000), specList);
-  doSynthetic('gaps', genGaps(2000), specList);
+  doSynthetic('trend', genTrend(1100), specList);
+  doSynthetic('flat', genFlat(1100), specList);
+  doSynthetic('gaps', genGaps(1100), specList);
   doSynthetic('short', genShort(60), specList);
 
   if (!fs.existsSync(REAL_DIR)) {
