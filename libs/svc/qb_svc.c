@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus/qb_bus.h"
 #include "cache/qb_cache.h"
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
+#include "store/qb_migrate.h"
 #include "store/qb_store.h"
 #include "svc/qb_admin.h"
 
@@ -49,6 +51,7 @@ struct qb_svc_s {
     qb_store_t *probe_store; /* probe thread's own connections */
     qb_cache_t *probe_cache;
     qb_gauge_t *ready_gauge;
+    volatile int migrated; /* qb_svc_migrate done (or not asked for) */
 };
 
 /* Signal handlers may only flip this flag (one service per process). */
@@ -323,3 +326,36 @@ int qb_svc_running(const qb_svc_t *svc) { (void)svc; return qb_svc_run_flag != 0
 volatile sig_atomic_t *qb_svc_flag(qb_svc_t *svc) { (void)svc; return &qb_svc_run_flag; }
 void qb_svc_stop(qb_svc_t *svc) { (void)svc; qb_svc_run_flag = 0; }
 int qb_svc_admin_port(const qb_svc_t *svc) { return qb_admin_port(svc->admin); }
+
+/* ---- migrations ------------------------------------------------------------ */
+
+static qb_err_t qb_svc_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
+    const qb_svc_t *svc = opaque;
+    if (svc->migrated) return QB_OK;
+    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
+}
+
+qb_err_t qb_svc_migrate(qb_svc_t *svc, qb_store_t *store, int apply) {
+    svc->migrated = !apply;
+    qb_svc_add_probe(svc, "migrations", qb_svc_probe_migrated, svc);
+    if (!apply) return QB_OK;
+    const char *dir = svc->common.sql_dir;
+    char errstr[1024];
+    int logged = 0;
+    while (qb_svc_running(svc)) {
+        int applied = 0;
+        qb_err_t e = qb_migrate_apply(store, dir, &applied, errstr, sizeof errstr);
+        if (!e) {
+            QB_INFO("migrations of %s: %d applied", dir, applied);
+            svc->migrated = 1;
+            return QB_OK;
+        }
+        if (!qb_err_is_retriable(e)) {
+            QB_ERROR("migrations of %s: %s", dir, errstr);
+            return e;
+        }
+        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
+        usleep(500 * 1000);
+    }
+    return QB_OK;
+}

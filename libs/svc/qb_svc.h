@@ -42,6 +42,7 @@
 
 #include "core/qb_config.h"
 #include "core/qb_err.h"
+#include "store/qb_store.h"
 
 #define QB_VERSION "0.1.0"
 
@@ -100,6 +101,15 @@ int qb_svc_admin_port(const qb_svc_t *svc);
 typedef qb_err_t (*qb_svc_probe_cb)(void *opaque, char *errstr, size_t errstr_size);
 void qb_svc_add_probe(qb_svc_t *svc, const char *name, qb_svc_probe_cb cb,
                       void *opaque);
+
+/* The migrations step every service with a database does at start: adds the
+ * "migrations" readiness probe (not ready until they are applied) and, when
+ * `apply` is set, applies the migrations of QB_SQL_DIR through `store`,
+ * retrying every 500 ms while PostgreSQL is away (logged once) until they
+ * are applied or the service is told to stop. With `apply` 0 the probe is
+ * ready at once (another process migrates). Returns QB_OK, or the
+ * non-retriable error of a broken migration (logged). */
+qb_err_t qb_svc_migrate(qb_svc_t *svc, qb_store_t *store, int apply);
 
 /* Run every probe now (normally the probe thread does it). Returns 1 when
  * all pass. */

@@ -118,7 +118,6 @@
 #include "bus/qb_topics.h"
 #include "core/qb_config.h"
 #include "core/qb_log.h"
-#include "store/qb_migrate.h"
 #include "store/qb_store.h"
 #include "svc/qb_svc.h"
 
@@ -162,31 +161,6 @@ static const qb_cfg_entry_t bs_cfg_entries[] = {
     {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
 };
 
-static volatile int bs_migrated;
-
-static qb_err_t bs_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    (void)opaque;
-    if (bs_migrated) return QB_OK;
-    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
-}
-
-static qb_err_t bs_migrate(qb_svc_t *svc, qb_store_t *st, const char *dir) {
-    char errstr[1024];
-    int logged = 0;
-    while (qb_svc_running(svc)) {
-        int applied = 0;
-        qb_err_t e = qb_migrate_apply(st, dir, &applied, errstr, sizeof errstr);
-        if (!e) return QB_OK;
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", dir, errstr);
-            return e;
-        }
-        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
-        usleep(500 * 1000);
-    }
-    return QB_OK;
-}
-
 int main(int argc, char **argv) {
     static bs_cfg_t cfg;
     static const char about[] =
@@ -229,12 +203,7 @@ int main(int argc, char **argv) {
         QB_ERROR("out of memory");
         goto out;
     }
-    bs_migrated = !cfg.migrate;
-    qb_svc_add_probe(svc, "migrations", bs_probe_migrated, NULL);
-    if (cfg.migrate) {
-        if (bs_migrate(svc, st, com->sql_dir)) goto out;
-        bs_migrated = 1;
-    }
+    if (qb_svc_migrate(svc, st, cfg.migrate)) goto out;
     const char *topics[] = {"backtest.requests"};
     cons = qb_consumer_new(cfg.group, topics, 1, bt_work_handle, work, errstr, sizeof errstr);
     if (!cons) {

@@ -54,7 +54,6 @@
 #include "md/qb_md_sources.h"
 #include "md/qb_md_store.h"
 #include "qb/v1/control.pb-c.h"
-#include "store/qb_migrate.h"
 #include "store/qb_store.h"
 #include "svc/qb_svc.h"
 
@@ -91,7 +90,6 @@ typedef struct qb_data_s {
     qb_producer_t *producer;
     qb_consumer_t *consumer; /* control; polled between batches of a long run */
     const qb_data_cfg_t *cfg;
-    volatile int migrated;
     /* the run in progress */
     int64_t run_id;
     qb_time_t heartbeat_at;
@@ -286,34 +284,6 @@ static qb_err_t qb_data_control(const qb_bus_msg_t *m, void *opaque, char *errst
 
 /* ---- readiness ------------------------------------------------------------ */
 
-static qb_err_t qb_data_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    const qb_data_t *d = opaque;
-    if (d->migrated) return QB_OK;
-    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
-}
-
-/* Apply sql/ until it works (PostgreSQL may come up later) or we are told
- * to stop. QB_OK, or a non-retriable error (a broken migration). */
-static qb_err_t qb_data_migrate(qb_data_t *d, const char *dir) {
-    char errstr[1024];
-    int logged = 0;
-    while (qb_svc_running(d->svc)) {
-        int applied = 0;
-        qb_err_t e = qb_migrate_apply(d->store, dir, &applied, errstr, sizeof(errstr));
-        if (!e) {
-            QB_INFO("migrations of %s: %d applied", dir, applied);
-            return QB_OK;
-        }
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", dir, errstr);
-            return e;
-        }
-        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
-        usleep(500 * 1000);
-    }
-    return QB_OK;
-}
-
 int main(int argc, char **argv) {
     static qb_data_cfg_t cfg;
     static qb_data_t d;
@@ -370,12 +340,7 @@ int main(int argc, char **argv) {
         rc = 2;
         goto out;
     }
-    d.migrated = !cfg.migrate;
-    qb_svc_add_probe(d.svc, "migrations", qb_data_probe_migrated, &d);
-    if (cfg.migrate) {
-        if (qb_data_migrate(&d, com->sql_dir)) goto out;
-        d.migrated = 1;
-    }
+    if (qb_svc_migrate(d.svc, d.store, cfg.migrate)) goto out;
     const char *topics[] = {"control"};
     consumer = qb_consumer_new("qb-data", topics, 1, qb_data_control, &d, errstr,
                                sizeof(errstr));

@@ -101,7 +101,6 @@
 #include "core/qb_log.h"
 #include "core/qb_time.h"
 #include "ex.h"
-#include "store/qb_migrate.h"
 
 static const qb_cfg_entry_t ex_cfg_entries[] = {
     {"exec.group", "QB_EXEC_GROUP", QB_CFG_STRING, "qb-execution", 1, 200,
@@ -158,16 +157,11 @@ static const qb_cfg_entry_t ex_cfg_entries[] = {
 typedef struct ex_main_s {
     ex_t ex;
     qb_store_t *lock;
-    volatile int migrated, leader, reconciled;
+    volatile int leader, reconciled;
 } ex_main_t;
 
 static ex_main_t M;
 
-static qb_err_t ex_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    (void)opaque;
-    return M.migrated ? QB_OK
-                      : qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied");
-}
 static qb_err_t ex_probe_leader(void *opaque, char *errstr, size_t errstr_size) {
     (void)opaque;
     if (!M.leader)
@@ -338,25 +332,9 @@ int main(int argc, char **argv) {
                                          "Order produced -> its reports sent", NULL);
     ex->h_broker = qb_metrics_histogram("qb_exec_broker_submit_seconds", "Broker submit calls",
                                         NULL);
-    qb_svc_add_probe(ex->svc, "migrations", ex_probe_migrated, NULL);
-    qb_svc_add_probe(ex->svc, "leader", ex_probe_leader, NULL);
-    M.migrated = !cfg.migrate;
     rc = 1;
-    /* migrations */
-    while (cfg.migrate && qb_svc_running(ex->svc)) {
-        int applied = 0;
-        qb_err_t e = qb_migrate_apply(ex->pg, com->sql_dir, &applied, errstr, sizeof errstr);
-        if (!e) {
-            M.migrated = 1;
-            break;
-        }
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", com->sql_dir, errstr);
-            goto out;
-        }
-        QB_WARN("migrations: %s (retrying)", errstr);
-        if (!ex_wait(ex, 500)) break;
-    }
+    if (qb_svc_migrate(ex->svc, ex->pg, cfg.migrate)) goto out;
+    qb_svc_add_probe(ex->svc, "leader", ex_probe_leader, NULL);
     /* leader lock: one active instance */
     for (int logged = 0; qb_svc_running(ex->svc);) {
         int held = 0;

@@ -64,7 +64,6 @@
 #include "qb/v1/control.pb-c.h"
 #include "qb/v1/market.pb-c.h"
 #include "qb/v1/trading.pb-c.h"
-#include "store/qb_migrate.h"
 #include "svc/qb_svc.h"
 
 /* Namespace of FeatureSet event ids (fixed random UUID, never to change). */
@@ -117,7 +116,6 @@ typedef struct feat_s {
     qb_consumer_t *consumer;
     feat_engine_t *engine;
     feat_batch_t *batch;
-    volatile int migrated;
     int64_t strategies_seq;
     qb_time_t first_staged; /* monotonic-ish: when the batch got its first row */
     /* history read for the series being created, reused by its sync */
@@ -472,29 +470,6 @@ static qb_err_t feat_reload(feat_t *f, int force) {
 
 /* ---- main ------------------------------------------------------------------- */
 
-static qb_err_t feat_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    const feat_t *f = opaque;
-    if (f->migrated) return QB_OK;
-    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
-}
-
-static qb_err_t feat_migrate(feat_t *f, const char *dir) {
-    char errstr[1024];
-    int logged = 0;
-    while (qb_svc_running(f->svc)) {
-        int applied = 0;
-        qb_err_t e = qb_migrate_apply(f->store, dir, &applied, errstr, sizeof errstr);
-        if (!e) return QB_OK;
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", dir, errstr);
-            return e;
-        }
-        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
-        usleep(500 * 1000);
-    }
-    return QB_OK;
-}
-
 int main(int argc, char **argv) {
     static feat_cfg_t cfg;
     static feat_t f;
@@ -549,13 +524,8 @@ int main(int argc, char **argv) {
                                   NULL);
     f.h_flush = qb_metrics_histogram("qb_features_flush_seconds",
                                      "producer acks + database write + offset store", NULL);
-    f.migrated = !cfg.migrate;
-    qb_svc_add_probe(f.svc, "migrations", feat_probe_migrated, &f);
     rc = 1;
-    if (cfg.migrate) {
-        if (feat_migrate(&f, com->sql_dir)) goto out;
-        f.migrated = 1;
-    }
+    if (qb_svc_migrate(f.svc, f.store, cfg.migrate)) goto out;
     while (qb_svc_running(f.svc) && feat_reload(&f, 1) != QB_OK) usleep(500 * 1000);
     const char *topics[] = {"md.bars", "control"};
     f.consumer = qb_consumer_new(cfg.group, topics, 2, feat_handle, &f, errstr, sizeof errstr);

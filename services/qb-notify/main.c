@@ -107,7 +107,6 @@
 #include "core/qb_uuid.h"
 #include "nt.h"
 #include "proto/qb_proto.h"
-#include "store/qb_migrate.h"
 #include "svc/qb_svc.h"
 
 #define SECRET QB_CFG_SECRET
@@ -184,7 +183,6 @@ typedef struct nt_s {
     qb_neval_t *eval;
     nt_batch_t batch;
     qb_err_t fire_err;
-    volatile int migrated;
     int64_t rules_seq;
     qb_time_t first_staged;
     const char *topic_bars, *topic_signals, *topic_exec, *topic_risk, *topic_bt;
@@ -476,28 +474,6 @@ static qb_err_t nt_handle(const qb_bus_msg_t *m, void *opaque, char *errstr, siz
 
 /* ---- main --------------------------------------------------------------------------- */
 
-static qb_err_t nt_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    const nt_t *n = opaque;
-    if (n->migrated) return QB_OK;
-    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
-}
-
-static qb_err_t nt_migrate(nt_t *n, const char *dir) {
-    char errstr[1024];
-    int logged = 0;
-    while (qb_svc_running(n->svc)) {
-        qb_err_t e = qb_migrate_apply(n->store, dir, NULL, errstr, sizeof errstr);
-        if (!e) return QB_OK;
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", dir, errstr);
-            return e;
-        }
-        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
-        usleep(500 * 1000);
-    }
-    return QB_OK;
-}
-
 int main(int argc, char **argv) {
     static nt_cfg_t cfg;
     static nt_t n;
@@ -554,13 +530,9 @@ int main(int argc, char **argv) {
                                    "deliveries pending (checked at each rules check)", NULL);
     n.h_flush = qb_metrics_histogram("qb_notify_flush_seconds",
                                      "write of a batch of firings + offset store", NULL);
-    n.migrated = !cfg.migrate;
-    qb_svc_add_probe(n.svc, "migrations", nt_probe_migrated, &n);
+
     rc = 1;
-    if (cfg.migrate) {
-        if (nt_migrate(&n, com->sql_dir)) goto out;
-        n.migrated = 1;
-    }
+    if (qb_svc_migrate(n.svc, n.store, cfg.migrate)) goto out;
     while (qb_svc_running(n.svc) && nt_reload(&n, 1) != QB_OK) usleep(500 * 1000);
     if (!(n.workers = nt_workers_start(&cfg, com->pg_dsn, n.producer, errstr, sizeof errstr))) {
         QB_ERROR("delivery workers: %s", errstr);

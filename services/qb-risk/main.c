@@ -118,7 +118,6 @@
 #include "qb/v1/market.pb-c.h"
 #include "qb/v1/trading.pb-c.h"
 #include "rk.h"
-#include "store/qb_migrate.h"
 #include "svc/qb_svc.h"
 
 #define RK_EVENT_NS "9f1c3a77-5d2e-4b8c-8a40-6e1f2d3c4b5a"
@@ -216,7 +215,6 @@ typedef struct rk_s {
     int mode;
     int global_halt;
     int64_t seen_seq;
-    volatile int migrated;
     qb_time_t first_staged;
     rk_ids_t unacked_o, unacked_e; /* sent, not yet acknowledged and marked */
     qb_time_t unacked_since;
@@ -1452,29 +1450,6 @@ static qb_err_t rk_handle(const qb_bus_msg_t *m, void *opaque, char *errstr, siz
     return e;
 }
 
-static qb_err_t rk_probe_migrated(void *opaque, char *errstr, size_t errstr_size) {
-    const rk_t *r = opaque;
-    if (r->migrated) return QB_OK;
-    return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "migrations not applied yet");
-}
-
-static qb_err_t rk_migrate(rk_t *r, const char *dir) {
-    char errstr[1024];
-    int logged = 0;
-    while (qb_svc_running(r->svc)) {
-        int applied = 0;
-        qb_err_t e = qb_migrate_apply(r->store, dir, &applied, errstr, sizeof errstr);
-        if (!e) return QB_OK;
-        if (!qb_err_is_retriable(e)) {
-            QB_ERROR("migrations of %s: %s", dir, errstr);
-            return e;
-        }
-        if (!logged++) QB_WARN("migrations of %s: %s (retrying)", dir, errstr);
-        usleep(500 * 1000);
-    }
-    return QB_OK;
-}
-
 static void free_all(rk_t *r, rk_account_t *a, void *opaque) {
     (void)r;
     (void)opaque;
@@ -1579,13 +1554,8 @@ int main(int argc, char **argv) {
     r.h_flush = qb_metrics_histogram("qb_risk_flush_seconds",
                                      "database write + publish + acknowledgement", NULL);
     r.g_accounts = qb_metrics_gauge("qb_risk_accounts", "accounts held by this replica", NULL);
-    r.migrated = !cfg.migrate;
-    qb_svc_add_probe(r.svc, "migrations", rk_probe_migrated, &r);
     rc = 1;
-    if (cfg.migrate) {
-        if (rk_migrate(&r, com->sql_dir)) goto out;
-        r.migrated = 1;
-    }
+    if (qb_svc_migrate(r.svc, r.store, cfg.migrate)) goto out;
     while (qb_svc_running(r.svc) && rk_reload(&r, 1) != QB_OK) usleep(500 * 1000);
     rk_drain_events(&r);
     if (cfg.read_bars && !(r.bars = qb_reader_new("md.bars", 0, 10000, errstr, sizeof errstr))) {
