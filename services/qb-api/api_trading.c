@@ -1,0 +1,4 @@
+/* api_trading.c — the trading routes of the gateway (see api.h for the handler API). */
+#include "api.h"
+
+const api_route_t api_routes_trading[] = {{0}};
