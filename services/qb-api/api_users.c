@@ -38,7 +38,7 @@ static int issue_pair(api_req_t *r, const char *user_id, const char *name, const
     snprintf(c.jti, sizeof c.jti, "%s", jti);
     c.iat = now;
     c.exp = now + cfg->access_ttl_s;
-    char access[QB_JWT_MAX_LEN], refresh[QB_JWT_MAX_LEN], err[256];
+    char access[QB_JWT_MAX_LEN + 1], refresh[QB_JWT_MAX_LEN + 1], err[256];
     if (qb_jwt_sign(api_jwt_keys(r->api), &c, access, sizeof access, err, sizeof err) != QB_OK) {
         api_error(r, 500, NULL, "cannot sign a token: %s", err);
         return 0;

@@ -16,6 +16,8 @@
 #   qb-execution: migrates, takes the leader lock, reconciles, places a
 #                paper order filled by a bar, a limit order canceled by a
 #                KILL_SWITCH_ON risk event, a STRATEGY_SET_MODE command, stops.
+#   qb-api:      migrates, creates the admin, login, an API key, allowed and
+#                refused requests, OpenAPI, a stream that gets a bar, stops.
 # Uses the non-sanitizer build (ASan and valgrind do not mix).
 set -euo pipefail
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -201,3 +203,26 @@ echo '{"command_id":"'"$(uuid)"'","target":"qb-execution","kind":"COMMAND_KIND_S
 for _ in $(seq 1 100); do [ "$(q "SELECT count(*) FROM trading.strategy_modes WHERE account = '$XACC'")" = 1 ] && break; sleep 0.2; done
 stop_vg qb-execution
 QB_PG_DSN="$DSN" "$BIN/qbctl" audit verify >/dev/null || fail "audit verify after the valgrind run"
+
+# qb-api: login (PBKDF2, JWT), an API key, authorised and refused requests,
+# the OpenAPI document, a bad body, a live stream that gets a bar, stops.
+APORT=$(free_port)
+QB_API_PORT=$APORT QB_API_BIND=127.0.0.1 QB_API_ADMIN_PASSWORD=valgrind-admin-pw QB_API_PBKDF2_ITER=1000 \
+  QB_API_JWT_SECRETS="k1:valgrind-secret-0123456789abcdef0123456" QB_API_STATIC_DIR="$ROOT/web" \
+  QB_API_SSE_HEARTBEAT_MS=300 run_vg qb-api "$(free_port)"
+A="http://127.0.0.1:$APORT/api/v1"
+tok=$(curl -s -XPOST "$A/auth/login" -H 'Content-Type: application/json' \
+  -d '{"username":"admin","password":"valgrind-admin-pw"}' | jq -r .access_token)
+[ -n "$tok" ] && [ "$tok" != null ] || fail "qb-api under valgrind: no token"
+key=$(curl -s -XPOST "$A/keys" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' -d '{"name":"vg"}' | jq -r .key)
+[ "$(curl -s "$A/me" -H "X-API-Key: $key" | jq -r .role)" = admin ] || fail "qb-api under valgrind: key"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$A/users")" = 401 ] || fail "qb-api under valgrind: 401"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$A/users" -H "X-API-Key: $key" -H 'Content-Type: application/json' -d '{"name":')" = 400 ] || fail "qb-api under valgrind: 400"
+curl -s "$A/openapi.json" | jq -e '.paths | length > 10' >/dev/null || fail "qb-api under valgrind: openapi"
+curl -s -N --max-time 6 "$A/stream?topics=bars&symbols=$SYM" -H "X-API-Key: $key" >"$T/sse" 2>/dev/null &
+ssepid=$!
+sleep 2
+echo '{"symbol":"'"$SYM"'","timeframe":"1d","ts":"1960000000000000000","open":"10100000000","high":"10200000000","low":"10000000000","close":"10100000000","volume":"100000000000"}' | "$BIN/qbctl" produce md.bars >/dev/null 2>&1
+wait $ssepid || true
+grep -q '"symbol":"'"$SYM"'"' "$T/sse" || fail "qb-api under valgrind: the bar did not stream"
+stop_vg qb-api
