@@ -7,6 +7,7 @@
  * freed at the end of the run) and the result it hands back. */
 #include "backtest/qb_backtest.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,32 +89,38 @@ static int qb_bt_grow(void **arr, size_t *cap, size_t n, size_t sz) {
     return 1;
 }
 
+/* qb_strategy_on_bars reads a bar's prices as 5 qb_dec_t: o, h, l, c, v */
+_Static_assert(sizeof(qb_bt_mbar_t) == 5 * sizeof(qb_dec_t) &&
+                   offsetof(qb_bt_mbar_t, c) == 3 * sizeof(qb_dec_t),
+               "qb_bt_mbar_t is o, h, l, c, v");
+
 /* ---- run state ----------------------------------------------------------------------------- */
 
 typedef struct qb_bt_sym_s {
-    qb_strategy_t *strat; /* NULL: not traded by a strategy */
-    int traded;           /* fed to the simulator */
-    qb_bar_t bar;         /* template: symbol and timeframe preset */
+    /* what every bar of the accounting pass reads: first, one cache line */
     size_t cur;           /* next bar index of the series (accounting) */
-    size_t scur;          /* next bar index for the strategy (runs ahead) */
-    size_t first_in;      /* first bar index in the window */
+    int traded;           /* fed to the simulator */
+    int in_trade;         /* a round trip is open (the position is not 0) */
     uint64_t exit_id, entry_id, stop_id; /* working orders we placed, 0 = none */
-    uint64_t entry_sig;   /* signal index of the last entry */
-    qb_dec_t stop_dist;   /* of that signal */
-    int need_stop;
     /* a bar the simulator has not seen yet (see qb_bt_sim_bar), or NULL */
     const qb_bt_mbar_t *late;
     qb_time_t late_ts;
-    /* the open round trip */
-    int in_trade;
-    qb_bt_trade_t tr;
-    qb_dec_wide_t add_notional, red_notional, cash_flow;
-    qb_dec_t red_qty;
-    size_t entry_idx;
+    qb_strategy_t *strat; /* NULL: not traded by a strategy */
+    size_t scur;          /* next bar index for the strategy (runs ahead) */
+    size_t first_in;      /* first bar index in the window */
+    uint64_t entry_sig;   /* signal index of the last entry */
+    qb_dec_t stop_dist;   /* of that signal */
+    int need_stop;
     /* benchmark */
     int b_bought;
     qb_dec_t b_qty, b_mv;
     int64_t b_units; /* whole units of b_qty, -1 when not whole */
+    /* the open round trip */
+    qb_bt_trade_t tr;
+    qb_dec_wide_t add_notional, red_notional, cash_flow;
+    qb_dec_t red_qty;
+    size_t entry_idx;
+    qb_bar_t bar;         /* template: symbol and timeframe preset */
 } qb_bt_sym_t;
 
 typedef struct qb_bt_sig_ref_s {
@@ -607,6 +614,7 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     qb_bt_sig_ref_t *sref = NULL;
     size_t nsref = 0;
     uint32_t *bmark = NULL; /* per bar of the block: 1 + index into bsig, 0 none */
+    uint32_t *bat = NULL;   /* qb_strategy_on_bars: bar of each signal */
     qb_signal_t *bsig = NULL;
     size_t nbsig = 0, capbsig = 0;
     int *owner = NULL;
@@ -793,7 +801,8 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
         if (nbk > maxblk) maxblk = nbk;
     }
     bmark = calloc(maxblk, sizeof *bmark);
-    if (!bmark) {
+    bat = malloc(maxblk * sizeof *bat);
+    if (!bmark || !bat) {
         err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "backtest: out of memory");
         goto done;
     }
@@ -811,24 +820,27 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
                 qb_bt_sym_t *S = &r->sym[id];
                 if (!S->strat) continue;
                 const qb_bt_series_t *se = &d->ser[id];
-                while (S->scur < se->n && se->ts[S->scur] < tend) {
-                    size_t i = S->scur++;
-                    const qb_bt_mbar_t *m = &d->mbar[se->pos[i]];
-                    S->bar.ts = se->ts[i];
-                    S->bar.open = m->o;
-                    S->bar.high = m->h;
-                    S->bar.low = m->l;
-                    S->bar.close = m->c;
-                    S->bar.volume = m->v;
-                    if (nbsig == capbsig &&
-                        !qb_bt_grow((void **)&bsig, &capbsig, nbsig, sizeof *bsig)) {
+                /* the symbol's bars of the block: series [i, e), stored
+                 * one after the other in mbar (qb_bt_data_int.h) */
+                size_t i = S->scur, e = i;
+                const qb_time_t *ts = se->ts;
+                while (e < se->n && ts[e] < tend) e++;
+                if (e == i) continue;
+                S->scur = e;
+                while (capbsig < nbsig + (e - i)) {
+                    if (!qb_bt_grow((void **)&bsig, &capbsig, capbsig, sizeof *bsig)) {
                         err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM,
                                          "backtest: out of memory");
                         goto done;
                     }
-                    if (qb_strategy_on_bar(S->strat, &S->bar, &bsig[nbsig]) == 1)
-                        bmark[se->pos[i] - kA] = (uint32_t)++nbsig;
                 }
+                uint32_t at = se->pos[i];
+                QB_ASSERT(se->pos[e - 1] == at + (e - 1 - i));
+                int ns = qb_strategy_on_bars(S->strat, &S->bar, ts + i,
+                                             (const qb_dec_t *)&d->mbar[at], e - i,
+                                             &bsig[nbsig], bat);
+                QB_ASSERT(ns >= 0); /* series ts are strictly increasing */
+                for (int j = 0; j < ns; j++) bmark[at + bat[j] - kA] = (uint32_t)++nbsig;
             }
         } else {
             /* no strategy pass brought the block into cache: one sweep */
@@ -846,13 +858,26 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
                 const qb_bt_mbar_t *m = &d->mbar[d->loc[k]];
                 S->cur++;
                 if (S->traded) {
-                    /* A flat symbol without working orders: the simulator
-                     * would only note the bar and mark a zero position, so
-                     * the bar is kept and given to it only if a signal
-                     * comes (qb_bt_act) - the same state, a call saved. */
-                    if (!S->in_trade && !S->exit_id && !S->entry_id && !S->stop_id) {
+                    /* A symbol without working orders: the simulator would
+                     * only note the bar and mark the position at the close,
+                     * so the bar is kept and given to it only if a signal
+                     * comes (qb_bt_act: it then notes it and marks at the
+                     * same close again) - the same state, calls saved. A
+                     * position is marked here (equity per step), a flat
+                     * one needs no mark. */
+                    if (!S->exit_id && !S->entry_id && !S->stop_id) {
                         S->late = m;
                         S->late_ts = r->ts;
+                        if (S->in_trade && qb_portfolio_mark(r->pf, id, m->c) != QB_OK) {
+                            /* the simulator's own mark fails the same way:
+                             * its error message */
+                            S->late = NULL;
+                            err = qb_bt_sim_bar(r, id, r->ts, m);
+                            if (err == QB_OK)
+                                err = qb_err_set(errstr, errstr_size, QB_ERR_OVERFLOW,
+                                                 "backtest: mark %s", S->bar.symbol.s);
+                            goto done;
+                        }
                     } else {
                         S->late = NULL;
                         err = qb_bt_sim_bar(r, id, r->ts, m);
@@ -938,6 +963,7 @@ done:
     free(sref);
     free(owner);
     free(bmark);
+    free(bat);
     free(bsig);
     if (err == QB_OK)
         *out = res;

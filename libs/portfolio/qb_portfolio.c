@@ -37,6 +37,8 @@ typedef struct qb_pf_hot_s {
     qb_dec_t qty;  /* == pos[id].qty */
     qb_dec_t mark; /* 0 until marked or filled */
     qb_dec_t mv;   /* qty x mark, rounded half-even */
+    int64_t units; /* qty in whole units when it is whole, else 0: mark's
+                      exact product is then one 64-bit multiply */
 } qb_pf_hot_t;
 
 struct qb_portfolio_s {
@@ -196,7 +198,10 @@ qb_err_t qb_portfolio_mark(qb_portfolio_t *pf, uint32_t id, qb_dec_t price) {
     qb_pf_hot_t *h = &pf->hot[id];
     if (h->qty != 0) {
         qb_dec_t mv, lmv = pf->long_mv, smv = pf->short_mv;
-        if (!qb_pf_mul(h->qty, price, &mv)) return QB_ERR_OVERFLOW;
+        /* = qb_pf_mul(h->qty, price, &mv): units x price overflows iff it does */
+        if (h->units ? __builtin_mul_overflow(h->units, price, &mv)
+                     : !qb_pf_mul(h->qty, price, &mv))
+            return QB_ERR_OVERFLOW;
         /* mv and h->mv have the qty's sign: the difference cannot overflow */
         qb_dec_t *side = h->qty > 0 ? &lmv : &smv;
         if (__builtin_add_overflow(*side, mv - h->mv, side) ||
@@ -282,6 +287,7 @@ qb_err_t qb_portfolio_apply_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side
     qb_pf_hot_t *h = &pf->hot[id];
     if (h->mark <= 0) h->mark = price;
     h->qty = a.qty;
+    h->units = a.qty % QB_DEC_SCALE == 0 ? a.qty / QB_DEC_SCALE : 0;
     h->mv = a.mv;
     pf->cash = a.cash;
     pf->long_mv = a.lmv;

@@ -6,7 +6,11 @@
  * its kind struct and that struct's post-init snapshot (one allocation,
  * copied back by reset), and its canonical parameter text. The kind table
  * is static (qb_strategy_registry.c). The per-bar path (feed) touches only
- * memory allocated at creation. */
+ * memory allocated at creation. Plain SMA / EMA indicators (sma_cross,
+ * ema_cross, ...) are stepped through libs/ta's inline definitions
+ * (qb_ta_ma.h, on the instance's own state): the values qb_ta_update
+ * would give, without its call and bookkeeping; every other indicator goes
+ * through qb_ta_update. */
 #include "strategy/qb_strategy.h"
 
 #include <cjson/cJSON.h>
@@ -19,6 +23,7 @@
 
 #include "strategy/qb_strategy_kind.h"
 #include "ta/qb_ta.h"
+#include "ta/qb_ta_ma.h"
 
 /* The parameters every kind has (documented in qb_strategy.h). */
 typedef struct common_s {
@@ -53,6 +58,11 @@ struct qb_strategy_s {
     int nta;
     qb_ta_t *ta[QB_STRATEGY_MAX_TA];
     double v[QB_STRATEGY_MAX_TA][QB_TA_MAX_OUTPUTS];
+    /* the inline fast path (qb_ta_ma.h): indicator i is a plain SMA / EMA
+     * whose state feed steps directly, or NULL: qb_ta_update */
+    qb_ta_sma_t *fsma[QB_STRATEGY_MAX_TA];
+    qb_ta_ema_t *fema[QB_STRATEGY_MAX_TA];
+    int columns; /* every indicator is one of those: on_bars_columns */
     unsigned inputs;  /* QB_TA_IN_* read by any indicator */
     int max_lookback; /* rules run from bar index max_lookback on */
     int warmup;       /* max_lookback + kind->uses_previous */
@@ -342,6 +352,8 @@ qb_err_t qb_strategy_new(const char *kind, const char *params_json, qb_strategy_
     s->max_lookback = 0;
     for (int i = 0; i < s->nta; i++) {
         s->inputs |= qb_ta_inputs(s->ta[i]);
+        s->fsma[i] = qb_ta_sma_state(s->ta[i]);
+        s->fema[i] = qb_ta_ema_state(s->ta[i]);
         if (qb_ta_lookback(s->ta[i]) > s->max_lookback) s->max_lookback = qb_ta_lookback(s->ta[i]);
         for (int j = 0; j < qb_ta_num_outputs(s->ta[i]); j++) {
             value_t *v = &s->values[s->nvalues++];
@@ -351,6 +363,9 @@ qb_err_t qb_strategy_new(const char *kind, const char *params_json, qb_strategy_
         }
     }
     s->warmup = s->max_lookback + (k->uses_previous ? 1 : 0);
+    s->columns = s->inputs == QB_TA_IN_CLOSE;
+    for (int i = 0; i < s->nta; i++)
+        if (!s->fsma[i] && !s->fema[i]) s->columns = 0;
     memcpy(s->self0, s->self, ss);
     *out = s;
     return QB_OK;
@@ -371,38 +386,12 @@ void qb_strategy_reset(qb_strategy_t *s) {
 
 #define DEC2D(x) ((double)(x) / (double)QB_DEC_SCALE) /* = qb_dec_to_double */
 
-/* One bar: indicators, then rules. sig == NULL: warm-up (no decision). */
-static inline int feed(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) {
-    if (s->bars > 0 && bar->ts <= s->last_ts) return QB_ERR_STATE;
-    s->bars++;
-    s->last_ts = bar->ts;
-    qb_ta_bar_t tb;
-    tb.time = bar->ts;
-    tb.close = DEC2D(bar->close);
-    if (s->inputs & (QB_TA_IN_HIGH | QB_TA_IN_LOW)) {
-        tb.high = DEC2D(bar->high);
-        tb.low = DEC2D(bar->low);
-    } else {
-        tb.high = tb.low = tb.close;
-    }
-    tb.open = (s->inputs & QB_TA_IN_OPEN) ? DEC2D(bar->open) : tb.close;
-    tb.volume = (s->inputs & QB_TA_IN_VOLUME) ? DEC2D(bar->volume) : 0.0;
-    for (int i = 0; i < s->nta; i++) qb_ta_update(s->ta[i], &tb, s->v[i]);
-    if (s->bars <= s->max_lookback) return 0;
-
-    qb_strategy_ctx_t ctx;
-    ctx.s = s;
-    ctx.bar = bar;
-    ctx.tb = &tb;
-    ctx.position = s->position;
-    ctx.allow_short = s->common.allow_short;
-    ctx.v = (const double(*)[QB_TA_MAX_OUTPUTS])s->v;
-    int want = s->kind->on_bar(s->self, &ctx);
-    want = want > 0 ? 1 : want < 0 ? -s->common.allow_short : 0;
-    if (want == s->position || !sig) return 0;
-
-    int from = s->position;
-    s->position = want;
+/* The signal of a change of intent (from -> s->position) on this bar: the
+ * rare part of feed, kept out of line so the per-bar part stays small. */
+static __attribute__((noinline)) int emit(qb_strategy_t *s, const qb_strategy_ctx_t *ctx,
+                                          int from, qb_signal_t *sig) {
+    const qb_bar_t *bar = ctx->bar;
+    int want = s->position;
     sig->symbol = bar->symbol;
     memcpy(sig->timeframe, bar->timeframe, sizeof sig->timeframe);
     sig->bar_ts = bar->ts;
@@ -427,18 +416,131 @@ static inline int feed(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) 
     }
     int closing = from < 0 && want == 0 && !s->common.allow_short; /* restored short */
     if (s->kind->confidence && !closing)
-        sig->confidence = s->kind->confidence(s->self, &ctx, from, want);
+        sig->confidence = s->kind->confidence(s->self, ctx, from, want);
     if (!s->reasons) return 1;
     if (closing)
         snprintf(sig->reason, sizeof sig->reason, "long-only: closing the short position");
     else
-        s->kind->explain(s->self, &ctx, from, want, sig);
+        s->kind->explain(s->self, ctx, from, want, sig);
     return 1;
+}
+
+/* The indicators of one bar (tb built by the caller). */
+static inline void feed_ta(qb_strategy_t *s, const qb_ta_bar_t *tb) {
+    for (int i = 0; i < s->nta; i++) { /* the same values as qb_ta_update */
+        if (s->fsma[i]) s->v[i][0] = qb_ta_sma_update(s->fsma[i], tb->close);
+        else if (s->fema[i]) s->v[i][0] = qb_ta_ema_update(s->fema[i], tb->close);
+        else qb_ta_update(s->ta[i], tb, s->v[i]);
+    }
+}
+
+/* The rules on one bar whose indicators are in s->v (tb: the bar as
+ * doubles): the wanted position, and the signal when it changes. */
+static inline __attribute__((always_inline)) int decide(qb_strategy_t *s, const qb_bar_t *bar,
+                                                        const qb_ta_bar_t *tb,
+                                                        qb_signal_t *sig) {
+    if (s->bars <= s->max_lookback) return 0;
+    qb_strategy_ctx_t ctx;
+    ctx.s = s;
+    ctx.bar = bar;
+    ctx.tb = tb;
+    ctx.position = s->position;
+    ctx.allow_short = s->common.allow_short;
+    ctx.v = (const double(*)[QB_TA_MAX_OUTPUTS])s->v;
+    int want = s->kind->on_bar(s->self, &ctx);
+    want = want > 0 ? 1 : want < 0 ? -s->common.allow_short : 0;
+    if (want == s->position || !sig) return 0;
+    int from = s->position;
+    s->position = want;
+    return emit(s, &ctx, from, sig);
+}
+
+/* One bar: indicators, then rules. sig == NULL: warm-up (no decision). */
+static inline __attribute__((always_inline)) int feed(qb_strategy_t *s, const qb_bar_t *bar,
+                                                      qb_signal_t *sig) {
+    if (s->bars > 0 && bar->ts <= s->last_ts) return QB_ERR_STATE;
+    s->bars++;
+    s->last_ts = bar->ts;
+    qb_ta_bar_t tb;
+    tb.time = bar->ts;
+    tb.close = DEC2D(bar->close);
+    if (s->inputs & (QB_TA_IN_HIGH | QB_TA_IN_LOW)) {
+        tb.high = DEC2D(bar->high);
+        tb.low = DEC2D(bar->low);
+    } else {
+        tb.high = tb.low = tb.close;
+    }
+    tb.open = (s->inputs & QB_TA_IN_OPEN) ? DEC2D(bar->open) : tb.close;
+    tb.volume = (s->inputs & QB_TA_IN_VOLUME) ? DEC2D(bar->volume) : 0.0;
+    feed_ta(s, &tb);
+    return decide(s, bar, &tb, sig);
 }
 
 int qb_strategy_on_bar(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) {
     QB_ASSERT(sig != NULL);
     return feed(s, bar, sig);
+}
+
+/* qb_strategy_on_bars when every indicator is a plain SMA / EMA of the
+ * close (s->columns): the indicators run a chunk of bars at a time, each
+ * over its own column (the same inline update, in bar order, so the same
+ * values), then the rules run bar by bar with s->v set to that bar's
+ * outputs - as feed would have had them. */
+#define QB_STRATEGY_CHUNK 256
+static int on_bars_columns(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
+                           const qb_dec_t *px, size_t n, qb_signal_t *sigs, uint32_t *at) {
+    double x[QB_STRATEGY_CHUNK], out[QB_STRATEGY_MAX_TA][QB_STRATEGY_CHUNK];
+    int nsig = 0;
+    for (size_t k0 = 0; k0 < n; k0 += QB_STRATEGY_CHUNK) {
+        size_t c = n - k0 < QB_STRATEGY_CHUNK ? n - k0 : QB_STRATEGY_CHUNK;
+        const qb_dec_t *p = px + 5 * k0;
+        for (size_t k = 0; k < c; k++) x[k] = DEC2D(p[5 * k + 3]);
+        const int nta = s->nta;
+        for (int i = 0; i < nta; i++) {
+            if (s->fsma[i]) qb_ta_sma_run(s->fsma[i], x, out[i], c);
+            else qb_ta_ema_run(s->fema[i], x, out[i], c);
+        }
+        for (size_t k = 0; k < c; k++, p += 5) {
+            bar->ts = ts[k0 + k];
+            bar->open = p[0];
+            bar->high = p[1];
+            bar->low = p[2];
+            bar->close = p[3];
+            bar->volume = p[4];
+            s->bars++;
+            s->last_ts = bar->ts;
+            s->v[0][0] = out[0][k];
+            for (int i = 1; i < nta; i++) s->v[i][0] = out[i][k];
+            qb_ta_bar_t tb = {bar->ts, x[k], x[k], x[k], x[k], 0.0};
+            if (decide(s, bar, &tb, &sigs[nsig]) == 1) at[nsig++] = (uint32_t)(k0 + k);
+        }
+    }
+    return nsig;
+}
+
+int qb_strategy_on_bars(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
+                        const qb_dec_t *px, size_t n, qb_signal_t *sigs, uint32_t *at) {
+    /* every ts after the previous, or nothing is fed */
+    if (n > 0 && s->bars > 0 && ts[0] <= s->last_ts) return QB_ERR_STATE;
+    for (size_t k = 1; k < n; k++)
+        if (ts[k] <= ts[k - 1]) return QB_ERR_STATE;
+    size_t m = n;
+    int nsig;
+    if (s->columns) {
+        nsig = on_bars_columns(s, bar, ts, px, m, sigs, at);
+    } else {
+        nsig = 0;
+        for (size_t k = 0; k < m; k++, px += 5) {
+            bar->ts = ts[k];
+            bar->open = px[0];
+            bar->high = px[1];
+            bar->low = px[2];
+            bar->close = px[3];
+            bar->volume = px[4];
+            if (feed(s, bar, &sigs[nsig]) == 1) at[nsig++] = (uint32_t)k;
+        }
+    }
+    return nsig;
 }
 
 int qb_strategy_warmup(qb_strategy_t *s, const qb_bar_t *bar) { return feed(s, bar, NULL); }

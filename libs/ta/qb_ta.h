@@ -210,6 +210,22 @@ unsigned qb_ta_inputs(const qb_ta_t *ta);
  * lookback), else 0. O(1) amortised, no allocation. */
 int qb_ta_update(qb_ta_t *ta, const qb_ta_bar_t *bar, double *out);
 
+/* ---- inline fast path (sma, ema) ------------------------------------------ */
+
+/* The state of a plain "sma:N" / "ema:N" instance (NULL for any other kind,
+ * or NULL ta): the struct qb_ta_update steps, defined in qb_ta_ma.h with
+ * its inline update. qb_ta_sma_update(qb_ta_sma_state(ta), bar.close) is
+ * qb_ta_update(ta, &bar, out) without the call through the kind table and
+ * the bookkeeping: the returned value is bitwise out[0] (NaN before the
+ * lookback), but the instance's qb_ta_value / qb_ta_ready / qb_ta_bars do
+ * not follow - the caller keeps the outputs. Do not mix the two ways on one
+ * instance between resets. The pointer lives as long as the instance;
+ * qb_ta_reset resets the state it points to. */
+struct qb_ta_sma_s;
+struct qb_ta_ema_s;
+struct qb_ta_sma_s *qb_ta_sma_state(qb_ta_t *ta);
+struct qb_ta_ema_s *qb_ta_ema_state(qb_ta_t *ta);
+
 /* Output i of the last update (NaN before any valid bar or i out of range). */
 double qb_ta_value(const qb_ta_t *ta, int i);
 /* 1 when the last update produced valid outputs. */

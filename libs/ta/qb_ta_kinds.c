@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ta/qb_ta_int.h"
+#include "ta/qb_ta_ma.h"
 
 #define TA_EPS 0.00000000000001 /* TA-Lib's TA_EPSILON */
 #define TA_IS_ZERO(v) ((-TA_EPS < (v)) && ((v) < TA_EPS))
@@ -56,61 +57,18 @@ static inline double ring_ago(const ring_t *r, int k) {
     return r->v[i];
 }
 
-/* ---- SMA (TA_INT_SMA) ---- */
-typedef struct sma_s {
-    ring_t r;
-    double total;
-    int p;
-    int64_t n;
-} sma_t;
+/* ---- SMA (TA_INT_SMA) and EMA (TA_INT_EMA): qb_ta_ma.h ----
+ * The inline definitions shared with callers that step an sma/ema
+ * instance directly (qb_ta_sma_state / qb_ta_ema_state). */
+typedef qb_ta_sma_t sma_t;
+typedef qb_ta_ema_t ema_t;
 
 static void sma_init(qb_ta_t *ta, sma_t *s, int p) {
-    ring_init(ta, &s->r, p);
-    s->total = 0;
-    s->p = p;
-    s->n = 0;
+    qb_ta_sma_init(s, ta_alloc(ta, (size_t)p), p);
 }
-static inline double sma_update(sma_t *s, double x) {
-    ring_push(&s->r, x);
-    s->total += x;
-    if (s->n++ < s->p - 1) return NAN;
-    double v = s->total / s->p;
-    s->total -= ring_ago(&s->r, s->p - 1); /* the oldest of the window */
-    return v;
-}
-
-/* ---- EMA (TA_INT_EMA) ----
- * Inputs before `start` are ignored; the seed is the mean of inputs
- * start..start+p-1 (MACD seeds its fast EMA late, aligned to the slow). */
-typedef struct ema_s {
-    double k, sum, prev;
-    int p;
-    int64_t n, start;
-} ema_t;
-
-static void ema_init(ema_t *e, int p, int64_t start) {
-    e->k = PER_TO_K(p);
-    e->sum = e->prev = 0;
-    e->p = p;
-    e->n = 0;
-    e->start = start;
-}
-static inline double ema_update(ema_t *e, double x) {
-    int64_t n = e->n++;
-    if (n < e->start) return NAN;
-    n -= e->start;
-    if (n < e->p - 1) {
-        e->sum += x;
-        return NAN;
-    }
-    if (n == e->p - 1) {
-        e->sum += x;
-        e->prev = e->sum / e->p;
-        return e->prev;
-    }
-    e->prev = ((x - e->prev) * e->k) + e->prev;
-    return e->prev;
-}
+#define sma_update qb_ta_sma_update
+#define ema_init qb_ta_ema_init
+#define ema_update qb_ta_ema_update
 
 /* ---- WMA (TA_WMA) ---- */
 typedef struct wma_s {
@@ -480,6 +438,24 @@ static void ma_kind_update(qb_ta_t *ta, const qb_ta_bar_t *b, double *out) {
         (void)n;                                                                   \
         return ma_kind_init(ta, TYPE);                                             \
     }
+/* sma and ema step their one MA directly (no switch over MA types): the
+ * same inline code as a caller stepping qb_ta_sma_state / qb_ta_ema_state. */
+static void k_sma_update(qb_ta_t *ta, const qb_ta_bar_t *b, double *out) {
+    ST(ma_state_t);
+    out[0] = qb_ta_sma_update(&s->ma.u.sma, b->close);
+}
+static void k_ema_update(qb_ta_t *ta, const qb_ta_bar_t *b, double *out) {
+    ST(ma_state_t);
+    out[0] = qb_ta_ema_update(&s->ma.u.ema[0], b->close);
+}
+
+qb_ta_sma_t *qb_ta_sma_state(qb_ta_t *ta) {
+    return ta && ta->kind->update == k_sma_update ? &((ma_state_t *)ta->st)->ma.u.sma : NULL;
+}
+qb_ta_ema_t *qb_ta_ema_state(qb_ta_t *ta) {
+    return ta && ta->kind->update == k_ema_update ? &((ma_state_t *)ta->st)->ma.u.ema[0] : NULL;
+}
+
 MA_KIND_INIT(sma, MA_SMA)
 MA_KIND_INIT(ema, MA_EMA)
 MA_KIND_INIT(wma, MA_WMA)
@@ -1412,9 +1388,9 @@ static void keltner_update(qb_ta_t *ta, const qb_ta_bar_t *b, double *out) {
 
 const ta_kind_t ta_kinds[] = {
     K("sma", "sma[:period=30]", "", "simple moving average (SMA)", 1, 1,
-      PARAMS(PERIOD(30, 2)), 1, ONE, C, ma_state_t, k_sma_init, ma_kind_update),
+      PARAMS(PERIOD(30, 2)), 1, ONE, C, ma_state_t, k_sma_init, k_sma_update),
     K("ema", "ema[:period=30]", "", "exponential moving average, SMA-seeded (EMA)", 1, 1,
-      PARAMS(PERIOD(30, 2)), 1, ONE, C, ma_state_t, k_ema_init, ma_kind_update),
+      PARAMS(PERIOD(30, 2)), 1, ONE, C, ma_state_t, k_ema_init, k_ema_update),
     K("wma", "wma[:period=30]", "", "linearly weighted moving average (WMA)", 1, 1,
       PARAMS(PERIOD(30, 2)), 1, ONE, C, ma_state_t, k_wma_init, ma_kind_update),
     K("dema", "dema[:period=30]", "", "double EMA: 2*EMA - EMA(EMA) (DEMA)", 1, 1,

@@ -2,6 +2,7 @@
  * (no bus, no database), with libs/backtest; prints the metrics.
  *
  *   qbctl backtest --csv FILE [--csv SYM=FILE ...] --strategy NAME [--params JSON]
+ *       | --signals FILE
  *       [--cash N] [--commission-pct P | --commission SPEC] [--slippage-bps B]
  *       [--fill next_open|close] [--sizing all_in|fixed_qty|percent_equity|fixed_fractional]
  *       [--sizing-value V] [--long-only] [--margin-long M] [--margin-short M]
@@ -18,6 +19,18 @@
  * order of --csv. The CSV formats are `qbctl import`'s (libs/md/qb_md_csv.h;
  * auto = yahoo when the header has "Adj Close"). Rejected rows are reported
  * as FILE:LINE: reason and left out (exit 1 after the run).
+ *
+ * Signals instead of a strategy (--signals FILE: "the live path"): the
+ * backtest engine's signal path (qb_bt_run_signals: the same sizing,
+ * orders, fills and accounting as a strategy's signals) over a CSV of
+ * signals, e.g. what qb-features stored in features.signals. Header line
+ *   symbol,bar_ts,direction[,target_weight[,stop_distance[,reference_price]]]
+ * then one signal a line: bar_ts RFC 3339 / ISO-8601 (or integer ns since
+ * the epoch), direction LONG, SHORT or FLAT, target_weight a fraction
+ * (empty = none), stop_distance and reference_price exact decimals (empty
+ * = 0; reference 0 = the bar's close). A signal must name a symbol of the
+ * --csv files and the ts of one of its bars. --strategy/--params then do
+ * not apply.
  *
  * Output: a table of the metrics next to the benchmark's (equal-weight
  * buy-and-hold); --json prints one JSON object instead: final_equity,
@@ -50,6 +63,7 @@ static int bt_usage(const char *msg) {
     fprintf(stderr,
             "qbctl backtest: %s\n"
             "usage: qbctl backtest --csv FILE [--csv SYM=FILE ...] --strategy NAME [--params JSON]\n"
+            "   (or --signals FILE: symbol,bar_ts,direction[,target_weight[,stop_distance[,reference_price]]])\n"
             "   [--cash N] [--commission-pct P | --commission none|per_trade:F|per_share:R[:MIN]|percent:P[:MIN]]\n"
             "   [--slippage-bps B] [--fill next_open|close] [--long-only]\n"
             "   [--sizing all_in|fixed_qty|percent_equity|fixed_fractional] [--sizing-value V]\n"
@@ -190,6 +204,127 @@ static void bt_print_json(const qb_bt_result_t *r) {
            (unsigned long long)c->partial_fills, cm);
 }
 
+/* One CSV field [b, e) of line, NUL-terminated copy in out; 0 if too long. */
+static int bt_field(const char *b, const char *e, char *out, size_t cap) {
+    size_t n = (size_t)(e - b);
+    if (n >= cap) return 0;
+    memcpy(out, b, n);
+    out[n] = 0;
+    return 1;
+}
+
+/* Read --signals FILE (format at the top of this file) into *out (malloc'd,
+ * *n signals). 0 ok; 1 with a message naming FILE:LINE. */
+static int bt_read_signals(const char *path, const char *timeframe, qb_signal_t **out,
+                           size_t *n) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "qbctl backtest: --signals: cannot open %s\n", path);
+        return 1;
+    }
+    char line[1024];
+    size_t cap = 0, cnt = 0, lineno = 0;
+    qb_signal_t *sig = NULL;
+    int rc = 1, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strcspn(line, "\r\n");
+        line[len] = 0;
+        if (len == 0) continue;
+        if (!header) {
+            if (strncmp(line, "symbol,bar_ts,direction", 23) != 0) {
+                fprintf(stderr,
+                        "qbctl backtest: %s:%zu: header must start with "
+                        "symbol,bar_ts,direction\n",
+                        path, lineno);
+                goto out;
+            }
+            header = 1;
+            continue;
+        }
+        char fld[6][128];
+        int nf = 0;
+        const char *b = line;
+        for (;;) {
+            const char *e = strchr(b, ',');
+            if (!e) e = line + len;
+            if (nf == 6 || !bt_field(b, e, fld[nf], sizeof fld[nf])) {
+                fprintf(stderr, "qbctl backtest: %s:%zu: too many or too long fields\n", path,
+                        lineno);
+                goto out;
+            }
+            nf++;
+            if (!*e) break;
+            b = e + 1;
+        }
+        while (nf < 6) fld[nf++][0] = 0;
+        if (cnt == cap) {
+            size_t c = cap ? cap * 2 : 256;
+            qb_signal_t *p = realloc(sig, c * sizeof *p);
+            if (!p) {
+                fprintf(stderr, "qbctl backtest: out of memory\n");
+                goto out;
+            }
+            sig = p;
+            cap = c;
+        }
+        qb_signal_t *g = &sig[cnt];
+        memset(g, 0, sizeof *g);
+        const char *what = NULL;
+        char *end = NULL;
+        size_t sl = strlen(fld[0]);
+        if (!sl || sl > QB_SYMBOL_MAX) what = "symbol";
+        else
+            for (size_t c = 0; c <= sl; c++) /* upper-cased, NUL included */
+                g->symbol.s[c] = fld[0][c] >= 'a' && fld[0][c] <= 'z'
+                                     ? (char)(fld[0][c] - 'a' + 'A')
+                                     : fld[0][c];
+        snprintf(g->timeframe, sizeof g->timeframe, "%s", timeframe);
+        long long ns = strtoll(fld[1], &end, 10);
+        if (!what && fld[1][0] && end && !*end) g->bar_ts = (qb_time_t)ns;
+        else if (!what && qb_time_parse(fld[1], strlen(fld[1]), &g->bar_ts) != QB_OK)
+            what = "bar_ts";
+        if (!strcmp(fld[2], "LONG")) g->direction = QB_SIGNAL_LONG;
+        else if (!strcmp(fld[2], "SHORT")) g->direction = QB_SIGNAL_SHORT;
+        else if (!strcmp(fld[2], "FLAT")) g->direction = QB_SIGNAL_FLAT;
+        else if (!what) what = "direction (LONG, SHORT or FLAT)";
+        g->confidence = 1.0;
+        if (fld[3][0]) {
+            g->target_weight = strtod(fld[3], &end);
+            g->has_target_weight = 1;
+            if (!what && (*end || !(g->target_weight >= 0 && g->target_weight <= 1)))
+                what = "target_weight (0..1)";
+        }
+        if (!what && fld[4][0] &&
+            (qb_dec_parse(fld[4], strlen(fld[4]), &g->stop_distance) != QB_OK ||
+             g->stop_distance < 0))
+            what = "stop_distance";
+        if (!what && fld[5][0] &&
+            (qb_dec_parse(fld[5], strlen(fld[5]), &g->reference_price) != QB_OK ||
+             g->reference_price < 0))
+            what = "reference_price";
+        if (what) {
+            fprintf(stderr, "qbctl backtest: %s:%zu: bad %s\n", path, lineno, what);
+            goto out;
+        }
+        cnt++;
+    }
+    if (!header) {
+        fprintf(stderr, "qbctl backtest: %s: empty (no header line)\n", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    fclose(f);
+    if (rc) {
+        free(sig);
+        return rc;
+    }
+    *out = sig;
+    *n = cnt;
+    return 0;
+}
+
 int qbctl_backtest(int argc, char **argv) {
     const char *files[BT_MAX_FILES];
     int nfiles = 0;
@@ -197,7 +332,7 @@ int qbctl_backtest(int argc, char **argv) {
     int nsets = 0;
     const char *strategy = NULL, *params = "", *timeframe = "1d", *in_format = "auto";
     const char *tfmt = NULL, *report_json = NULL, *html = NULL, *title = NULL;
-    const char *progress = "auto";
+    const char *progress = "auto", *signals_file = NULL;
     char *columns = NULL;
     char delim = 0;
     int json = 0, trades = 0;
@@ -284,6 +419,7 @@ int qbctl_backtest(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--strategy")) strategy = val;
+        else if (!strcmp(a, "--signals")) signals_file = val;
         else if (!strcmp(a, "--params")) params = val;
         else if (!strcmp(a, "--timeframe")) timeframe = val;
         else if (!strcmp(a, "--input-format")) in_format = val;
@@ -303,7 +439,8 @@ int qbctl_backtest(int argc, char **argv) {
         }
     }
     if (!nfiles) return bt_usage("--csv is required");
-    if (!strategy) return bt_usage("--strategy is required");
+    if (!strategy && !signals_file) return bt_usage("--strategy (or --signals) is required");
+    if (strategy && signals_file) return bt_usage("--strategy and --signals exclude each other");
     if (strcmp(progress, "auto") && strcmp(progress, "always") && strcmp(progress, "never"))
         return bt_usage("--progress must be auto, always or never");
     for (int k = 0; k < nsets; k++) {
@@ -319,7 +456,8 @@ int qbctl_backtest(int argc, char **argv) {
             return 2;
         }
     }
-    if (qb_bt_config_add_strategy(&cfg, strategy, params, "", err, sizeof err) != QB_OK) {
+    if (strategy &&
+        qb_bt_config_add_strategy(&cfg, strategy, params, "", err, sizeof err) != QB_OK) {
         fprintf(stderr, "qbctl backtest: --strategy: %s\n", err);
         return 2;
     }
@@ -327,7 +465,7 @@ int qbctl_backtest(int argc, char **argv) {
         fprintf(stderr, "qbctl backtest: %s\n", err);
         return 2;
     }
-    { /* the strategy and its params, before reading anything */
+    if (strategy) { /* the strategy and its params, before reading anything */
         qb_strategy_t *s = NULL;
         if (qb_strategy_new(strategy, params, &s, err, sizeof err) != QB_OK) {
             fprintf(stderr, "qbctl backtest: --strategy/--params: %s\n", err);
@@ -339,7 +477,10 @@ int qbctl_backtest(int argc, char **argv) {
     int rc = 1;
     qb_bt_data_t *d = NULL;
     qb_bt_result_t *res = NULL;
+    qb_signal_t *sigs = NULL;
+    size_t nsigs = 0;
     int64_t rejects = 0;
+    if (signals_file && bt_read_signals(signals_file, timeframe, &sigs, &nsigs) != 0) return 1;
     if (qb_bt_data_new(timeframe, &d, err, sizeof err) != QB_OK) {
         fprintf(stderr, "qbctl backtest: --timeframe: %s\n", err);
         return 2;
@@ -356,7 +497,8 @@ int qbctl_backtest(int argc, char **argv) {
     cfg.progress = bt_progress;
     cfg.progress_ctx = &prog;
     cfg.progress_every = 1024;
-    qb_err_t e = qb_bt_run(d, &cfg, &res, err, sizeof err);
+    qb_err_t e = signals_file ? qb_bt_run_signals(d, &cfg, sigs, nsigs, &res, err, sizeof err)
+                              : qb_bt_run(d, &cfg, &res, err, sizeof err);
     if (prog.drawn) fputc('\n', stderr);
     if (e != QB_OK) {
         fprintf(stderr, "qbctl backtest: %s\n", err);
@@ -383,7 +525,8 @@ int qbctl_backtest(int argc, char **argv) {
     if (html) {
         char t[256];
         if (!title) {
-            snprintf(t, sizeof t, "Backtest: %s %s", strategy, params && *params ? params : "");
+            snprintf(t, sizeof t, "Backtest: %s %s", strategy ? strategy : signals_file,
+                     strategy && params && *params ? params : "");
             title = t;
         }
         FILE *f = fopen(html, "w");
@@ -401,5 +544,6 @@ int qbctl_backtest(int argc, char **argv) {
 out:
     qb_bt_result_destroy(res);
     qb_bt_data_destroy(d);
+    free(sigs);
     return rc;
 }
