@@ -15,7 +15,9 @@
  * partitions waiting for a retry, the per-partition "handled up to" table
  * (see qb_bus.h: resuming after a failed commit), and a producer for the
  * DLQ (created on first use). The decoded message given to the handler is
- * freed here right after the handler returns.
+ * freed here right after the handler returns. Metrics: per topic messages
+ * in, errors, DLQ writes, latency; per partition the lag and whether it is
+ * assigned (qb_bus_assigned_partitions, set on rebalance).
  *
  * Retry and pause: librdkafka resumes a paused partition from the position
  * of the last message handed to the application, unless it was sought: so
@@ -201,6 +203,25 @@ static void qb_consumer_lag_gauge(const char *topic, const char *partition, doub
                  v);
 }
 
+/* qb_bus_assigned_partitions{group,topic,partition}: 1 while this consumer
+ * owns the partition, 0 after it was revoked; set in the rebalance callback
+ * only (rare), so the poll path pays nothing. Summed over replicas it shows
+ * how a group split the partitions. */
+static void qb_consumer_assigned_gauge(const qb_consumer_t *c,
+                                       const rd_kafka_topic_partition_list_t *parts,
+                                       double v) {
+    for (int i = 0; i < parts->cnt; i++) {
+        char labels[400];
+        snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
+                 c->group, parts->elems[i].topic, (int)parts->elems[i].partition);
+        qb_gauge_set(qb_metrics_gauge("qb_bus_assigned_partitions",
+                                      "1 while this consumer is assigned the partition "
+                                      "(its group's split), 0 after revocation",
+                                      labels),
+                     v);
+    }
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 /* librdkafka statistics JSON -> qb_bus_consumer_lag{topic,partition}. */
@@ -256,6 +277,7 @@ static void qb_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (serr) QB_WARN("cannot store resumed offsets: %s", rd_kafka_err2str(serr));
         }
         if (moved) rd_kafka_topic_partition_list_destroy(moved);
+        if (!error && !aerr) qb_consumer_assigned_gauge(c, parts, 1);
     } else {
         if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             QB_ERROR("rebalance error: %s", rd_kafka_err2str(err));
@@ -291,6 +313,7 @@ static void qb_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             snprintf(pbuf, sizeof(pbuf), "%d", (int)parts->elems[i].partition);
             qb_consumer_lag_gauge(parts->elems[i].topic, pbuf, 0);
         }
+        qb_consumer_assigned_gauge(c, parts, 0);
         if (coop) error = rd_kafka_incremental_unassign(rk, parts);
         else aerr = rd_kafka_assign(rk, NULL);
     }
