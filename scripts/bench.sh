@@ -17,4 +17,9 @@ for b in "$B"/bench/bench_*; do
   echo "== $(basename "$b")"
   "$b" || { echo "   ($(basename "$b") exited $?)"; rc=1; }
 done
+for b in bench/bench_*.sh; do  # benchmarks of running services (wrk, ...)
+  [ -f "$b" ] || continue
+  echo "== $(basename "$b" .sh)"
+  bash "$b" || { echo "   ($(basename "$b") exited $?)"; rc=1; }
+done
 exit $rc

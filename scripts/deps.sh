@@ -44,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: done"
 fi
 
-# playwright-core (exact version in tests/e2e/api/package-lock.json) into
+# playwright-core and swagger-parser (exact versions in tests/e2e/api/package-lock.json) into
 # the git-ignored tests/e2e/api/node_modules; never downloads a browser.
 E2E_NODE="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/api"
 E2E_LOCK=$(cat "$E2E_NODE/package.json" "$E2E_NODE/package-lock.json" | md5sum | cut -c1-32)

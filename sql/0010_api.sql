@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS api.audit (
     target     text NOT NULL DEFAULT '',
     detail     jsonb NOT NULL DEFAULT '{}'
 );
+CREATE INDEX IF NOT EXISTS audit_action_target ON api.audit (action, target);
 COMMENT ON TABLE api.audit IS
   'What was done through the gateway that changes something: logins, users and keys, orders, '
   'kill switch, limits, strategies, alert rules, backtests. Never holds a secret.';

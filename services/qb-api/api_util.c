@@ -286,18 +286,21 @@ static PGresult *query_on(api_req_t *r, qb_store_t *st, const char *sql, int n,
     qb_err_t e = qb_store_query(st, sql, n, params, &res, err, sizeof err);
     if (e == QB_OK) return res;
     const char *state = qb_store_last_sqlstate(st);
-    if (state && !strcmp(state, "42P01")) /* undefined table: schema not migrated */
+    if (!state) state = "";
+    if (!strcmp(state, "42P01") || !strcmp(state, "3F000")) /* schema not migrated yet */
         api_error(r, 503, NULL, "the data is not there yet (schema missing: %s)", err);
-    else if (state && !strcmp(state, "57014"))
+    else if (!strcmp(state, "57014"))
         api_error(r, 504, NULL, "query took too long");
-    else if (state && !strncmp(state, "22", 2))
+    else if (!strncmp(state, "22", 2))
         api_error(r, 400, NULL, "bad value: %s", err);
-    else if (qb_err_is_retriable(e))
-        api_error(r, 503, NULL, "database unavailable: try again");
+    else if (!*state || !strncmp(state, "08", 2) || !strncmp(state, "57P", 3) ||
+             !strncmp(state, "53", 2))
+        api_error(r, 503, NULL, "database unavailable: try again"); /* connection, shutdown, resources */
     else {
-        QB_ERROR("query failed: %s", err);
+        QB_ERROR("query failed (%s): %s", state, err);
         api_error(r, 500, NULL, "database error");
     }
+    (void)e;
     return NULL;
 }
 
