@@ -233,6 +233,10 @@ int api_row(api_req_t *r, const char *sql, int n, const char *const *params,
 /* Query on the read-only connection; NULL after answering 503/500. */
 PGresult *api_query(api_req_t *r, const char *sql, int n, const char *const *params);
 PGresult *api_query_rw(api_req_t *r, const char *sql, int n, const char *const *params);
+/* The same as a prepared statement `name` (prepared once per pooled
+ * connection; PostgreSQL then reuses its plan): for hot routes. */
+PGresult *api_query_named(api_req_t *r, const char *name, const char *sql, int n,
+                          const char *const *params);
 cJSON *api_pg_row_json(const PGresult *res, int row);
 cJSON *api_pg_rows_json(const PGresult *res);
 

@@ -433,19 +433,21 @@ static void h_bars(api_req_t *r) {
     int64_t last_ts = 0;
     int more = 0;
     if (mode == QB_MD_ADJ_RAW) {
-        char f[24], t[24], c[24], l[24];
-        snprintf(f, sizeof f, "%" PRId64, from);
-        snprintf(t, sizeof t, "%" PRId64, to);
-        snprintf(c, sizeof c, "%" PRId64, cur);
+        /* bounds as timestamptz ("-infinity"/"infinity" when open), so a
+         * prepared generic plan still prunes partitions at run time */
+        char f[QB_TIME_STRLEN] = "-infinity", t[QB_TIME_STRLEN] = "infinity",
+             c[QB_TIME_STRLEN] = "-infinity", l[24];
+        if (from) qb_time_format(from, f, sizeof f);
+        if (to) qb_time_format(to, t, sizeof t);
+        if (has_cur) qb_time_format(cur, c, sizeof c);
         snprintf(l, sizeof l, "%" PRId64, limit + 1);
-        const char *p[] = {sym, tf, from ? f : NULL, to ? t : NULL, has_cur ? c : NULL, l};
-        PGresult *res = api_query(
-            r,
+        const char *p[] = {sym, tf, f, t, c, l};
+        PGresult *res = api_query_named(
+            r, "api_bars_raw",
             "SELECT " TS_NS("b.ts") ", b.open, b.high, b.low, b.close, b.volume FROM md.bars b "
-            "JOIN md.assets a USING (asset_id) WHERE a.symbol = $1 AND b.timeframe = $2 "
-            "AND ($3::bigint IS NULL OR b.ts >= " NS_TS("$3") ") "
-            "AND ($4::bigint IS NULL OR b.ts < " NS_TS("$4") ") "
-            "AND ($5::bigint IS NULL OR b.ts > " NS_TS("$5") ") ORDER BY b.ts LIMIT $6::int",
+            "WHERE b.asset_id = (SELECT asset_id FROM md.assets WHERE symbol = $1) "
+            "AND b.timeframe = $2 AND b.ts >= $3::timestamptz AND b.ts < $4::timestamptz "
+            "AND b.ts > $5::timestamptz ORDER BY b.ts LIMIT $6::int",
             6, p);
         if (!res) {
             cJSON_Delete(o);

@@ -278,12 +278,19 @@ cJSON *api_pg_rows_json(const PGresult *res) {
     return a;
 }
 
-static PGresult *query_on(api_req_t *r, qb_store_t *st, const char *sql, int n,
-                          const char *const *params) {
+static PGresult *query_on(api_req_t *r, qb_store_t *st, const char *name, const char *sql,
+                          int n, const char *const *params) {
     if (!st) return NULL;
     PGresult *res = NULL;
     char err[512];
-    qb_err_t e = qb_store_query(st, sql, n, params, &res, err, sizeof err);
+    qb_err_t e;
+    if (name) {
+        e = qb_store_prepare(st, name, sql, n);
+        if (e == QB_OK) e = qb_store_exec_prepared(st, name, n, params, &res, err, sizeof err);
+        else snprintf(err, sizeof err, "statement %s registered with other text", name);
+    } else {
+        e = qb_store_query(st, sql, n, params, &res, err, sizeof err);
+    }
     if (e == QB_OK) return res;
     const char *state = qb_store_last_sqlstate(st);
     if (!state) state = "";
@@ -305,11 +312,16 @@ static PGresult *query_on(api_req_t *r, qb_store_t *st, const char *sql, int n,
 }
 
 PGresult *api_query(api_req_t *r, const char *sql, int n, const char *const *params) {
-    return query_on(r, api_pg_ro(r), sql, n, params);
+    return query_on(r, api_pg_ro(r), NULL, sql, n, params);
+}
+
+PGresult *api_query_named(api_req_t *r, const char *name, const char *sql, int n,
+                          const char *const *params) {
+    return query_on(r, api_pg_ro(r), name, sql, n, params);
 }
 
 PGresult *api_query_rw(api_req_t *r, const char *sql, int n, const char *const *params) {
-    return query_on(r, api_pg_rw(r), sql, n, params);
+    return query_on(r, api_pg_rw(r), NULL, sql, n, params);
 }
 
 int api_rows(api_req_t *r, const char *sql, int n, const char *const *params, int64_t limit,
