@@ -253,8 +253,10 @@ qb_cache_t *api_redis(api_req_t *r); /* NULL when the pool is exhausted (no answ
  * failure answers 503 and returns 0. The message's header is filled here
  * (event id, times, producer qb-api, trace id) when `hdr` is non-NULL. */
 int api_send(api_req_t *r, const char *topic, const char *key, const ProtobufCMessage *m);
-/* A control Command to `target` ("risk", "features", "execution", "notify", "data",
- * "*"); fills header and command id (returned in id_out, 37 bytes). */
+/* A control Command to cmd->target, the service's binary name ("qb-risk",
+ * "qb-features", "qb-execution", "qb-notify", "qb-data") or "*" for all (a
+ * service ignores commands for another target); fills header, command id
+ * (returned in id_out, 37 bytes) and issued_by. */
 struct Qb__V1__Command;
 int api_send_command(api_req_t *r, struct Qb__V1__Command *cmd, char *id_out);
 
