@@ -1,15 +1,20 @@
 /* qb_producer.c — the idempotent producer; see qb_bus.h.
  *
  * Owns: the librdkafka handle and a small cache of the topics sent to
- * (resolved Kafka name, expected message type, metric pointers), one entry
- * per name the caller used, freed by qb_producer_destroy(). Each queued
- * message carries its cache entry as per-message opaque, so the delivery
- * report callback counts it under the right topic without a lookup.
+ * (resolved Kafka name, librdkafka topic handle, expected message type,
+ * metric pointers), one entry per name the caller used, freed by
+ * qb_producer_destroy(). Entries never change once made, so the last one
+ * used is also kept in an atomic pointer and a sender on the same topic
+ * finds it without the lock. Each queued message carries its cache entry as
+ * per-message opaque, so the delivery report callback counts it under the
+ * right topic without a lookup.
  *
- * Payloads are copied by librdkafka (RD_KAFKA_MSG_F_COPY), or packed into a
- * malloc'd buffer handed over with RD_KAFKA_MSG_F_FREE (send_msg). Headers
- * are created here and owned by librdkafka once producev() succeeds; on
- * failure they are destroyed here. */
+ * Payloads are copied by librdkafka (RD_KAFKA_MSG_F_COPY: one allocation
+ * for the message and its payload). send_msg packs a message of up to
+ * QB_PRODUCER_STACK_PACK bytes on the stack and lets librdkafka copy it;
+ * a larger one into a malloc'd buffer handed over with RD_KAFKA_MSG_F_FREE.
+ * Headers are created here and owned by librdkafka once producev()
+ * succeeds; on failure they are destroyed here. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,12 +28,14 @@
 
 #define QB_PRODUCER_QFULL_MS 10000  /* give up on a full queue after this */
 #define QB_PRODUCER_DESTROY_FLUSH_MS 5000
+#define QB_PRODUCER_STACK_PACK 1024 /* send_msg packs up to this on the stack */
 
 typedef struct qb_ptopic_s {
     struct qb_ptopic_s *next;
     char *asked;        /* the name the caller passed */
     char *kname;        /* the Kafka topic name */
     char *expect_type;  /* the registry's type, NULL for ad-hoc and DLQ topics */
+    rd_kafka_topic_t *rkt;
     qb_counter_t *out, *err;
 } qb_ptopic_t;
 
@@ -36,6 +43,7 @@ struct qb_producer_s {
     rd_kafka_t *rk;
     pthread_mutex_t lock;    /* topics, last_err */
     qb_ptopic_t *topics;
+    _Atomic(qb_ptopic_t *) last; /* the entry used last (never freed before destroy) */
     _Atomic uint64_t failed; /* delivery failures since the last flush */
     _Atomic uint64_t failed_total;
     char last_err[256];
@@ -94,6 +102,8 @@ fail:
 
 /* The cache entry for `topic`, created on first use. NULL on no memory. */
 static qb_ptopic_t *qb_producer_topic(qb_producer_t *p, const char *topic) {
+    qb_ptopic_t *last = atomic_load_explicit(&p->last, memory_order_acquire);
+    if (last && strcmp(last->asked, topic) == 0) return last;
     pthread_mutex_lock(&p->lock);
     qb_ptopic_t *t;
     for (t = p->topics; t; t = t->next)
@@ -105,7 +115,10 @@ static qb_ptopic_t *qb_producer_topic(qb_producer_t *p, const char *topic) {
         t->asked = strdup(topic);
         t->kname = strdup(kname);
         t->expect_type = reg ? strdup(reg->msg_type) : NULL;
+        /* NULL (a name librdkafka refuses): producev by name reports why */
+        t->rkt = t->kname ? rd_kafka_topic_new(p->rk, t->kname, NULL) : NULL;
         if (!t->asked || !t->kname || (reg && !t->expect_type)) {
+            if (t->rkt) rd_kafka_topic_destroy(t->rkt);
             free(t->asked);
             free(t->kname);
             free(t->expect_type);
@@ -122,23 +135,35 @@ static qb_ptopic_t *qb_producer_topic(qb_producer_t *p, const char *topic) {
             p->topics = t;
         }
     }
+    if (t) atomic_store_explicit(&p->last, t, memory_order_release);
     pthread_mutex_unlock(&p->lock);
     return t;
 }
 
 /* producev with bounded retries on a full queue. Takes ownership of hdrs;
- * with RD_KAFKA_MSG_F_FREE, ownership of payload passes only on success. */
+ * with RD_KAFKA_MSG_F_FREE, ownership of payload passes only on success.
+ * ts_ms: the message's Kafka timestamp (CreateTime), 0 = librdkafka reads
+ * the clock. */
 static qb_err_t qb_producer_produce(qb_producer_t *p, qb_ptopic_t *t, const void *key,
                                     size_t keylen, void *payload, size_t len,
-                                    int msgflags, rd_kafka_headers_t *hdrs) {
+                                    int msgflags, rd_kafka_headers_t *hdrs, int64_t ts_ms) {
     int64_t deadline = 0;
     rd_kafka_resp_err_t err;
     for (;;) {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(t->kname),
-                                RD_KAFKA_V_KEY(key, key ? keylen : 0),
-                                RD_KAFKA_V_VALUE(payload, len),
-                                RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+        if (t->rkt)
+            err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(t->rkt),
+                                    RD_KAFKA_V_KEY(key, key ? keylen : 0),
+                                    RD_KAFKA_V_VALUE(payload, len),
+                                    RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(t),
+                                    RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(t->kname),
+                                    RD_KAFKA_V_KEY(key, key ? keylen : 0),
+                                    RD_KAFKA_V_VALUE(payload, len),
+                                    RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(t),
+                                    RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         int64_t now = qb__bus_mono_ms();
         if (!deadline) deadline = now + QB_PRODUCER_QFULL_MS;
@@ -155,15 +180,30 @@ static qb_err_t qb_producer_produce(qb_producer_t *p, qb_ptopic_t *t, const void
     return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? QB_ERR_UNAVAILABLE : qb__bus_err(err);
 }
 
-static rd_kafka_headers_t *qb_producer_headers(const char *msg_type,
-                                               const char *trace_id) {
-    char ns[24];
+/* Decimal text of v (>= 0 as CLOCK_REALTIME is) at the end of buf[24];
+ * returns where it starts. */
+static const char *qb_producer_ns_text(int64_t v, char buf[24]) {
+    char *o = buf + 23;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    *o = '\0';
+    do {
+        *--o = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--o = '-';
+    return o;
+}
+
+/* now_ns: CLOCK_REALTIME, also the message's Kafka timestamp */
+static rd_kafka_headers_t *qb_producer_headers(const char *msg_type, const char *trace_id,
+                                               int64_t now_ns) {
+    char buf[24];
     rd_kafka_headers_t *h = rd_kafka_headers_new(3);
     if (!trace_id) trace_id = qb_log_trace();
-    snprintf(ns, sizeof(ns), "%" PRId64, qb__bus_realtime_ns());
-    rd_kafka_header_add(h, "qb-type", -1, msg_type, -1);
-    if (trace_id && *trace_id) rd_kafka_header_add(h, "qb-trace-id", -1, trace_id, -1);
-    rd_kafka_header_add(h, "qb-produced-ns", -1, ns, -1);
+    const char *ns = qb_producer_ns_text(now_ns, buf);
+    rd_kafka_header_add(h, "qb-type", 7, msg_type, -1);
+    if (trace_id && *trace_id) rd_kafka_header_add(h, "qb-trace-id", 11, trace_id, -1);
+    rd_kafka_header_add(h, "qb-produced-ns", 14, ns, (ssize_t)(buf + 23 - ns));
     return h;
 }
 
@@ -191,8 +231,10 @@ qb_err_t qb_producer_send(qb_producer_t *p, const char *topic, const void *key,
     qb_ptopic_t *t;
     qb_err_t err = qb_producer_check(p, topic, msg_type, &t);
     if (err) return err;
+    int64_t now = qb__bus_realtime_ns();
     return qb_producer_produce(p, t, key, keylen, (void *)payload, payload ? len : 0,
-                               RD_KAFKA_MSG_F_COPY, qb_producer_headers(msg_type, trace_id));
+                               RD_KAFKA_MSG_F_COPY, qb_producer_headers(msg_type, trace_id, now),
+                               now / 1000000);
 }
 
 qb_err_t qb_producer_send_msg(qb_producer_t *p, const char *topic, const void *key,
@@ -207,13 +249,16 @@ qb_err_t qb_producer_send_msg(qb_producer_t *p, const char *topic, const void *k
     qb_err_t err = qb_producer_check(p, topic, type, &t);
     if (err) return err;
     size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t stack[QB_PRODUCER_STACK_PACK];
+    uint8_t *buf = n <= sizeof stack ? stack : malloc(n);
     if (!buf) return QB_ERR_NOMEM;
     size_t packed = protobuf_c_message_pack(msg, buf);
     QB_ASSERT(packed == n);
-    err = qb_producer_produce(p, t, key, keylen, buf, n, RD_KAFKA_MSG_F_FREE,
-                              qb_producer_headers(type, trace_id));
-    if (err) free(buf);
+    int64_t now = qb__bus_realtime_ns();
+    err = qb_producer_produce(p, t, key, keylen, buf, n,
+                              buf == stack ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE,
+                              qb_producer_headers(type, trace_id, now), now / 1000000);
+    if (err && buf != stack) free(buf);
     return err;
 }
 
@@ -226,7 +271,7 @@ qb_err_t qb__producer_send_hdrs(qb_producer_t *p, const char *topic, const void 
         return QB_ERR_NOMEM;
     }
     return qb_producer_produce(p, t, key, keylen, (void *)payload, payload ? len : 0,
-                               RD_KAFKA_MSG_F_COPY, hdrs);
+                               RD_KAFKA_MSG_F_COPY, hdrs, 0);
 }
 
 void qb__producer_purge(qb_producer_t *p) {
@@ -276,6 +321,8 @@ void qb_producer_destroy(qb_producer_t *p) {
     if (failed)
         QB_ERROR("producer closing: %" PRIu64 " delivery failure(s) since the last flush",
                  failed);
+    for (qb_ptopic_t *t = p->topics; t; t = t->next)
+        if (t->rkt) rd_kafka_topic_destroy(t->rkt);
     rd_kafka_destroy(p->rk);
     for (qb_ptopic_t *t = p->topics, *next; t; t = next) {
         next = t->next;

@@ -19,16 +19,32 @@
  * A failure stops the run: batches committed before stay (re-running is
  * safe: loads are idempotent), the log row records the error.
  *
+ * PIPELINE: a run that fills a first batch loads its batches on a loader
+ * thread with a second connection to the same database (qb_store_new_like
+ * of `store`; one more connection while the run lasts), so that the server
+ * loading batch k overlaps this thread publishing batch k-1 and fetching
+ * and validating batch k+1. Batch k is COMMITTED only after the hook of
+ * batch k-1 returned QB_OK (it is rolled back otherwise), so what is stored
+ * and published, and in what order, is as if one thread did load, commit,
+ * hook, load, commit, hook ... If the source fails, the batch already
+ * committed is still handed to the hook. A run of a single (partial) batch,
+ * or one whose loader cannot start, runs on `store` on the calling thread.
+ *
  * PUBLISH HOOK (committed_cb): called with every accepted bar of the batch
  * just committed — including bars that were already stored (duplicates), so
  * a re-run after a crash between commit and publish re-publishes them
  * (consumers are idempotent by event id) — with their flags, in time order.
  * Bars are valid during the call only. A non-OK return stops the run with
  * that error (the batch stays committed; the caller decides whether to
- * retry the run). Nothing is published by this module. With opts->outbox
+ * retry the run). Nothing is published by this module. The hook always
+ * runs on the calling thread, and `store` is free while it runs (the
+ * loader has its own connection). With opts->outbox
  * the batch is also recorded in md.publish_outbox in its load transaction
  * and the record removed once the hook returned QB_OK: a kill -9 between
- * commit and publish no longer depends on the run being re-run.
+ * commit and publish no longer depends on the run being re-run. The row is
+ * locked by the session that loaded it (the loader's in a pipelined run):
+ * a row whose hook failed is therefore free for any drain once the run has
+ * returned.
  *
  * Ownership: nothing is retained after the call; `store` and `source`
  * remain the caller's. */

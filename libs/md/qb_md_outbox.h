@@ -14,7 +14,9 @@
  * hands them to a publish callback, then deletes the row. Re-publishing is
  * safe: bar event ids are deterministic (qb_md_publish.h), consumers
  * de-duplicate. A row whose publish failed in a live loader stays locked
- * by that loader's session and is retried by that loader's own drain. */
+ * by that loader's session and is retried by that loader's own drain, or
+ * by any drain once that session ends (qb_md_ingest closes its pipeline's
+ * loader connection when the run returns). */
 #ifndef QB_MD_OUTBOX_H
 #define QB_MD_OUTBOX_H
 

@@ -17,6 +17,7 @@
 #define QB_MD_PUBLISH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bus/qb_bus.h"
 #include "cache/qb_cache.h"
@@ -27,6 +28,16 @@
 
 /* The deterministic event id of a bar. */
 void qb_md_bar_event_id(const qb_bar_t *bar, char out[37]);
+
+/* The md.bars payload of `bar` (a qb.v1.Bar with its Header: event_id,
+ * event_time = bar->ts, produced_time, producer, trace_id, schema_version;
+ * and `source`) into out[0..cap): byte for byte what protobuf-c's pack
+ * gives, without its cost. Returns the length, or 0 when it cannot (cap too
+ * small, a string over 128 bytes, or generated code with fields this
+ * encoder does not know): pack with protobuf-c then. */
+size_t qb_md_bar_pack(const qb_bar_t *bar, const char *event_id, int64_t produced_time,
+                      const char *producer, const char *trace_id, const char *source,
+                      uint8_t *out, size_t cap);
 
 /* Queue every bar on md.bars (time order per symbol is the caller's order;
  * one trace id for the whole call)

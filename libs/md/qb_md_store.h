@@ -3,23 +3,25 @@
  * log, economic observations and corporate actions.
  *
  * Bulk load (qb_md_store_load_bars), in ONE transaction:
- *   1. COPY (text) the batch into a session temp table md_stage (created
- *      once per connection, ON COMMIT DELETE ROWS) with ts as integer
- *      microseconds and values as fixed-point bigint (x 1e8);
- *   2. md.bars_ensure_partitions(min ts, max ts) creates missing yearly
- *      partitions;
- *   3. under a per-asset advisory lock (loaders of one asset take turns), if
- *      any bar of this asset/timeframe exists in [min, max]: staged rows
- *      whose key exists with ANY price (open/high/low/close) differing by
- *      more than `tolerance` (relative to the stored price; default 0.5%) are
- *      recorded in md.bar_conflicts (once per distinct incoming bar), whatever
- *      the source; the stored bar stays;
- *   4. INSERT ... SELECT ... ON CONFLICT (asset_id, timeframe, ts) DO NOTHING:
- *      loading the same data twice leaves one copy. When nothing is stored
- *      in the range (new history, the common case) a plain INSERT is used:
- *      ON CONFLICT on a partitioned table costs about twice as much per row.
- *      So bars within one call must have distinct timestamps (the validator
- *      guarantees it; a duplicate would fail the load with QB_ERR_CONFLICT).
+ *   1. md.bars_ensure_partitions(min ts, max ts) creates missing yearly
+ *      partitions (called only when one is missing: it serialises its
+ *      callers until they commit);
+ *   2. under a per-asset advisory lock (loaders of one asset take turns),
+ *      one index probe: is any bar of this asset/timeframe stored in
+ *      [min, max]?
+ *   3. no (new history, the common case): binary COPY of the batch straight
+ *      into md.bars (COPY's multi-row inserts cost well under half of an
+ *      INSERT ... SELECT per row). So bars within one call must have
+ *      distinct timestamps (the validator guarantees it; a duplicate fails
+ *      the load with QB_ERR_CONFLICT);
+ *   4. yes: binary COPY into a session temp table md_stage (created once per
+ *      connection, ON COMMIT DELETE ROWS; ts as integer microseconds, values
+ *      fixed-point bigint x 1e8); staged rows whose key exists with ANY price
+ *      (open/high/low/close) differing by more than `tolerance` (relative to
+ *      the stored price; default 0.5%) are recorded in md.bar_conflicts (once
+ *      per distinct incoming bar), whatever the source; the stored bar stays;
+ *      then INSERT ... SELECT ... ON CONFLICT (asset_id, timeframe, ts) DO
+ *      NOTHING: loading the same data twice leaves one copy.
  * A failure rolls the whole batch back. The caller must not be inside a
  * transaction.
  *
@@ -79,6 +81,23 @@ qb_err_t qb_md_store_load_bars_ex(qb_store_t *s, int32_t asset_id, const char *t
                                   const uint16_t *flags, size_t n, double tolerance,
                                   int outbox, qb_md_load_result_t *res, char *errstr,
                                   size_t errstr_size);
+
+/* qb_md_store_load_bars_ex in two steps, for a loader that decides after
+ * the work whether to keep it (qb_md_ingest's pipeline commits a batch
+ * only once the previous one is published): _prepare does everything but
+ * the COMMIT and leaves the transaction open, res filled as a commit would
+ * (on error it rolled back, as load_bars_ex does); _finish then commits
+ * (commit = 1; res->duplicates set) or rolls back (commit = 0, or a failed
+ * COMMIT: res zeroed, the outbox row's lock released). n == 0 begins
+ * nothing and _finish is then a no-op. Nothing else may run on `s` in
+ * between. */
+qb_err_t qb_md_store_load_bars_prepare(qb_store_t *s, int32_t asset_id, const char *timeframe,
+                                       const char *source, const qb_bar_t *bars,
+                                       const uint16_t *flags, size_t n, double tolerance,
+                                       int outbox, qb_md_load_result_t *res, char *errstr,
+                                       size_t errstr_size);
+qb_err_t qb_md_store_load_bars_finish(qb_store_t *s, int commit, qb_md_load_result_t *res,
+                                      char *errstr, size_t errstr_size);
 
 /* Bars of symbol/timeframe with ts in [from, to) in time order (from == 0:
  * no lower bound; to == 0: no upper bound) into a malloc'd array *out (NULL

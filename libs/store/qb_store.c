@@ -354,6 +354,14 @@ static qb_err_t store_check_idle(qb_store_t *s, char *errstr, size_t errstr_size
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+qb_store_t *qb_store_new_like(const qb_store_t *s, char *errstr, size_t errstr_size) {
+    if (!s) {
+        qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_store_new_like: NULL");
+        return NULL;
+    }
+    return qb_store_new(s->dsn, errstr, errstr_size);
+}
+
 qb_store_t *qb_store_new(const char *dsn, char *errstr, size_t errstr_size) {
     char *perr = NULL;
     if (!dsn) {
@@ -641,19 +649,32 @@ static qb_err_t store_copy_grow(qb_store_t *s, size_t need) {
     return QB_OK;
 }
 
+/* Send len bytes of COPY data. On failure the COPY is over. */
+static qb_err_t store_copy_send(qb_store_t *s, const void *data, size_t len, char *errstr,
+                                size_t errstr_size) {
+    const char *p = data;
+    while (len > 0) {
+        int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+        if (PQputCopyData(s->conn, p, chunk) != 1) {
+            char why[256];
+            store_oneline(why, sizeof(why), PQerrorMessage(s->conn));
+            store_drop(s, why);
+            return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE,
+                              "postgres connection lost during COPY (nothing was stored): %s",
+                              why);
+        }
+        p += chunk;
+        len -= (size_t)chunk;
+    }
+    return QB_OK;
+}
+
 /* Send the buffer. On failure the COPY is over. */
 static qb_err_t store_copy_flush(qb_store_t *s, char *errstr, size_t errstr_size) {
     if (s->copylen == 0) return QB_OK;
-    if (PQputCopyData(s->conn, s->copybuf, (int)s->copylen) != 1) {
-        char why[256];
-        store_oneline(why, sizeof(why), PQerrorMessage(s->conn));
-        store_drop(s, why);
-        return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE,
-                          "postgres connection lost during COPY (nothing was stored): %s",
-                          why);
-    }
+    qb_err_t err = store_copy_send(s, s->copybuf, s->copylen, errstr, errstr_size);
     s->copylen = 0;
-    return QB_OK;
+    return err;
 }
 
 qb_err_t qb_store_copy_row(qb_store_t *s, const char *const *fields, int n, char *errstr,
@@ -693,6 +714,28 @@ qb_err_t qb_store_copy_row(qb_store_t *s, const char *const *fields, int n, char
             return store_fail(s, QB_ERR_NOMEM);
         s->copybuf[s->copylen++] = '\n';
     }
+    if (s->copylen >= QB_STORE_COPY_FLUSH)
+        return store_fail(s, store_copy_flush(s, errstr, errstr_size));
+    return QB_OK;
+}
+
+qb_err_t qb_store_copy_data(qb_store_t *s, const void *data, size_t len, char *errstr,
+                            size_t errstr_size) {
+    if (!s || (len && !data))
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_store_copy_data: bad argument");
+    if (!s->in_copy)
+        return store_fail(s, qb_err_set(errstr, errstr_size, QB_ERR_STATE,
+                                        "qb_store_copy_data without qb_store_copy_begin"));
+    if (len >= QB_STORE_COPY_FLUSH) { /* large: no copy through the buffer */
+        qb_err_t err = store_copy_flush(s, errstr, errstr_size);
+        if (err) return store_fail(s, err);
+        return store_fail(s, store_copy_send(s, data, len, errstr, errstr_size));
+    }
+    if (store_copy_grow(s, len) != QB_OK)
+        return store_fail(s, qb_err_set(errstr, errstr_size, QB_ERR_NOMEM,
+                                        "COPY buffer: out of memory"));
+    memcpy(s->copybuf + s->copylen, data, len);
+    s->copylen += len;
     if (s->copylen >= QB_STORE_COPY_FLUSH)
         return store_fail(s, store_copy_flush(s, errstr, errstr_size));
     return QB_OK;

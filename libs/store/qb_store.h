@@ -71,6 +71,11 @@ typedef struct qb_store_s qb_store_t;
  * memory runs out). Does not connect. Free with qb_store_destroy(). */
 qb_store_t *qb_store_new(const char *dsn, char *errstr, size_t errstr_size);
 
+/* A new handle for the DSN of `s` (a second connection, e.g. for another
+ * thread; made on first use like any handle's). NULL with errstr set when
+ * memory runs out. Free with qb_store_destroy(). */
+qb_store_t *qb_store_new_like(const qb_store_t *s, char *errstr, size_t errstr_size);
+
 /* Close the connection (aborting an open COPY; an open transaction is rolled
  * back by the server) and free the handle. NULL is a no-op. */
 void qb_store_destroy(qb_store_t *s);
@@ -135,6 +140,12 @@ qb_err_t qb_store_copy_row(qb_store_t *s, const char *const *fields, int n,
                            char *errstr, size_t errstr_size);
 qb_err_t qb_store_copy_end(qb_store_t *s, int64_t *rows, char *errstr,
                            size_t errstr_size);
+/* Raw COPY data, sent as is (no escaping), for COPY ... FROM STDIN
+ * (FORMAT binary): the caller writes the format's header, tuples and
+ * trailer. Buffered like copy_row; a chunk of 256 KiB or more goes out at
+ * once without a copy. */
+qb_err_t qb_store_copy_data(qb_store_t *s, const void *data, size_t len, char *errstr,
+                            size_t errstr_size);
 /* Abandon an open COPY: the server discards every row of it. */
 qb_err_t qb_store_copy_abort(qb_store_t *s, char *errstr, size_t errstr_size);
 
