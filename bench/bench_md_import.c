@@ -19,7 +19,11 @@
  * read from /proc, and the wall time spent in the publish hook.
  * 5. (on request) the publish alone, no database: 1M bars in memory to
  *      md.bars in 65536-bar batches, flushed.
- * QB_BENCH_MD_PHASES (digits, default "1234") picks the phases;
+ * 6. the import path from a CSV file's text: 1M one-minute bars (phase 3's
+ *      synthetic series written out as generic CSV, unix seconds, off the
+ *      clock) -> parse -> validate -> PostgreSQL + md.bars through the
+ *      outbox: what `qbctl import` of a large file does.
+ * QB_BENCH_MD_PHASES (digits, default "12346") picks the phases;
  * QB_BENCH_MD_BATCH sets the batch size of phases 3 and 4 (default: the
  * ingest's, 65536).
  * Prints numbers only; there is no pass/fail. */
@@ -30,6 +34,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/qb_decimal.h"
 #include "core/qb_log.h"
 #include "core/qb_time.h"
 #include "md/qb_md_csv.h"
@@ -52,6 +57,35 @@ static qb_err_t count_bars(void *opaque, const qb_bar_t *bars, size_t n, char *e
 }
 
 static int64_t hook_ns; /* wall time inside publish_batch */
+
+typedef struct csv_out_s {
+    char *buf;
+    size_t len, cap;
+} csv_out_t;
+
+/* Phase 6's generator: bars -> "unix_s,open,high,low,close,volume" lines. */
+static qb_err_t write_csv(void *opaque, const qb_bar_t *bars, size_t n, char *e, size_t el) {
+    csv_out_t *o = opaque;
+    for (size_t i = 0; i < n; i++) {
+        if (o->len + 256 > o->cap) {
+            size_t nc = o->cap ? o->cap * 2 : (size_t)64 << 20;
+            char *nb = realloc(o->buf, nc);
+            if (!nb) return qb_err_set(e, el, QB_ERR_NOMEM, "out of memory");
+            o->buf = nb;
+            o->cap = nc;
+        }
+        char v[5][QB_DEC_STRLEN];
+        qb_dec_format(bars[i].open, v[0], sizeof v[0]);
+        qb_dec_format(bars[i].high, v[1], sizeof v[1]);
+        qb_dec_format(bars[i].low, v[2], sizeof v[2]);
+        qb_dec_format(bars[i].close, v[3], sizeof v[3]);
+        qb_dec_format(bars[i].volume, v[4], sizeof v[4]);
+        o->len += (size_t)snprintf(o->buf + o->len, o->cap - o->len, "%lld,%s,%s,%s,%s,%s\n",
+                                   (long long)(bars[i].ts / QB_NS_PER_SEC), v[0], v[1], v[2],
+                                   v[3], v[4]);
+    }
+    return QB_OK;
+}
 
 /* Phase 4's publish hook: publish the committed batch and wait for acks. */
 static qb_err_t publish_batch(void *opaque, const qb_bar_t *bars, const uint16_t *flags,
@@ -177,7 +211,7 @@ int main(void) {
     char dir[1024];
     if (getenv("QB_SHARED_DATA")) snprintf(dir, sizeof dir, "%s", getenv("QB_SHARED_DATA"));
     else snprintf(dir, sizeof dir, "%s/../shared/data", root);
-    const char *phases = getenv("QB_BENCH_MD_PHASES") ? getenv("QB_BENCH_MD_PHASES") : "1234";
+    const char *phases = getenv("QB_BENCH_MD_PHASES") ? getenv("QB_BENCH_MD_PHASES") : "12346";
     qb_log_init("bench_md_import", QB_LOG_WARN);
     if (load_files(dir)) return 1;
 
@@ -299,6 +333,61 @@ int main(void) {
                publish ? "synth -> postgres + md.bars: " : "synth -> validate -> postgres:",
                (long long)r.rows_loaded, s, (double)r.rows_loaded / s);
         if (r.rows_loaded) print_cpu(&c0, &c1, s, r.rows_loaded, (double)hook_ns / 1e9);
+    }
+
+    /* 6. a large CSV (text in memory) -> PostgreSQL + md.bars */
+    if (strchr(phases, '6') && !rc) {
+        csv_out_t out = {NULL, 0, 0};
+        qb_md_synth_opts_t so;
+        qb_md_synth_opts_default(&so, 11);
+        qb_md_source_t *gen = qb_md_synth_source_new(&so, err, sizeof err);
+        qb_md_request_t greq = {"CSVPUB", "1m", 1104537600LL * QB_NS_PER_SEC, 0, 0};
+        greq.to = greq.from + (int64_t)TARGET * QB_NS_PER_MIN;
+        qb_md_sink_t gsink = {write_csv, NULL, &out};
+        qb_producer_t *p = getenv("QB_KAFKA_BROKERS") ? qb_producer_new(err, sizeof err) : NULL;
+        if (!gen || qb_md_fetch(gen, &greq, &gsink, err, sizeof err) != QB_OK || !p) {
+            fprintf(stderr, "phase 6: %s\n", p ? err : "no bus (QB_KAFKA_BROKERS)");
+            qb_md_source_destroy(gen);
+            qb_producer_destroy(p);
+            free(out.buf);
+            rc = 1;
+            goto out;
+        }
+        qb_md_source_destroy(gen);
+        quiesce(st);
+        qb_md_csv_opts_t co;
+        memset(&co, 0, sizeof co);
+        co.format = QB_MD_CSV_GENERIC;
+        co.time_format = QB_MD_CSV_TIME_UNIX_S;
+        for (int k = 0; k < QB_MD_CSV_NCOLS; k++) co.index[k] = k;
+        qb_md_source_t *src =
+            qb_md_csv_source_new_buffer("csvpub.csv", out.buf, out.len, &co, err, sizeof err);
+        qb_md_request_t req = {"CSVPUB", "1m", 0, 0, 0};
+        qb_md_ingest_opts_t io;
+        memset(&io, 0, sizeof io);
+        io.committed_cb = publish_batch;
+        io.outbox = 1;
+        io.opaque = p;
+        qb_md_ingest_result_t r;
+        hook_ns = 0;
+        cpu_t c0 = cpu_now();
+        t0 = qb_time_mono_ns();
+        qb_err_t e = src ? qb_md_ingest(st, src, &req, &io, &r, err, sizeof err) : QB_ERR_INVALID;
+        s = (double)(qb_time_mono_ns() - t0) / 1e9;
+        usleep(200000);
+        cpu_t c1 = cpu_now();
+        qb_md_source_destroy(src);
+        qb_producer_destroy(p);
+        if (e) {
+            fprintf(stderr, "csv ingest: %s\n", err);
+            rc = 1;
+        } else {
+            printf("csv -> postgres + md.bars:    %9lld bars in %.3f s = %10.0f bars/s (one %.0f MB "
+                   "file of 1m bars, 65536-bar batches)\n",
+                   (long long)r.rows_loaded, s, (double)r.rows_loaded / s, (double)out.len / 1e6);
+            if (r.rows_loaded) print_cpu(&c0, &c1, s, r.rows_loaded, (double)hook_ns / 1e9);
+        }
+        free(out.buf);
     }
 
     /* 5. the publish alone: 1M bars (generated up front) to md.bars in
