@@ -89,32 +89,29 @@ static int qb_bt_grow(void **arr, size_t *cap, size_t n, size_t sz) {
     return 1;
 }
 
-/* qb_strategy_on_bars reads a bar's prices as 5 qb_dec_t: o, h, l, c, v */
-_Static_assert(sizeof(qb_bt_mbar_t) == 5 * sizeof(qb_dec_t) &&
-                   offsetof(qb_bt_mbar_t, c) == 3 * sizeof(qb_dec_t),
-               "qb_bt_mbar_t is o, h, l, c, v");
-
 /* ---- run state ----------------------------------------------------------------------------- */
 
 typedef struct qb_bt_sym_s {
-    /* what every bar of the accounting pass reads: first, one cache line */
+    /* what every bar of the accounting pass reads: one cache line */
     size_t cur;           /* next bar index of the series (accounting) */
+    uint64_t exit_id, entry_id, stop_id; /* working orders we placed, 0 = none */
     int traded;           /* fed to the simulator */
     int in_trade;         /* a round trip is open (the position is not 0) */
-    uint64_t exit_id, entry_id, stop_id; /* working orders we placed, 0 = none */
-    /* a bar the simulator has not seen yet (see qb_bt_sim_bar), or NULL */
-    const qb_bt_mbar_t *late;
-    qb_time_t late_ts;
+    int b_bought;         /* benchmark: bought (or found nothing to buy) */
+    int64_t b_units;      /* whole units of b_qty, -1 when not whole */
+    qb_dec_t b_mv;        /* benchmark position's value */
+    /* the rest: signals and fills */
+    qb_dec_t b_qty;
+    /* the last bar time given to the simulator: a bar it has not seen
+     * (no working orders at step 1) is given by qb_bt_act if a signal
+     * comes (see qb_bt_bar) */
+    qb_time_t sim_ts;
     qb_strategy_t *strat; /* NULL: not traded by a strategy */
     size_t scur;          /* next bar index for the strategy (runs ahead) */
     size_t first_in;      /* first bar index in the window */
     uint64_t entry_sig;   /* signal index of the last entry */
     qb_dec_t stop_dist;   /* of that signal */
     int need_stop;
-    /* benchmark */
-    int b_bought;
-    qb_dec_t b_qty, b_mv;
-    int64_t b_units; /* whole units of b_qty, -1 when not whole */
     /* the open round trip */
     qb_bt_trade_t tr;
     qb_dec_wide_t add_notional, red_notional, cash_flow;
@@ -122,6 +119,7 @@ typedef struct qb_bt_sym_s {
     size_t entry_idx;
     qb_bar_t bar;         /* template: symbol and timeframe preset */
 } qb_bt_sym_t;
+_Static_assert(offsetof(qb_bt_sym_t, b_qty) == 64, "qb_bt_sym_t: the per-bar fields fill 64 B");
 
 typedef struct qb_bt_sig_ref_s {
     qb_time_t ts;
@@ -411,9 +409,12 @@ static qb_err_t qb_bt_size(qb_bt_run_t *r, const qb_signal_t *sig, qb_dec_t ref,
     return err == QB_OK ? QB_OK : qb_bt_fail(r, err, "sizing");
 }
 
-/* Give the simulator bar m of symbol id (step 1). */
-static qb_err_t qb_bt_sim_bar(qb_bt_run_t *r, uint32_t id, qb_time_t ts, const qb_bt_mbar_t *m) {
-    qb_pf_bar_t b = {ts, m->o, m->h, m->l, m->c, m->v};
+/* Give the simulator the bar of symbol id at column index at (step 1). */
+static qb_err_t qb_bt_sim_bar(qb_bt_run_t *r, uint32_t id, qb_time_t ts, uint32_t at) {
+    const qb_bt_data_t *d = r->d;
+    qb_pf_bar_t b = {ts,           d->px[QB_BT_O][at], d->px[QB_BT_H][at],
+                     d->px[QB_BT_L][at], d->px[QB_BT_C][at], d->px[QB_BT_V][at]};
+    r->sym[id].sim_ts = ts;
     qb_err_t err = qb_sim_on_bar(r->sim, id, &b);
     if (err != QB_OK)
         return qb_err_set(r->errstr, r->errsz, err, "backtest: %s", qb_sim_last_error(r->sim));
@@ -422,14 +423,14 @@ static qb_err_t qb_bt_sim_bar(qb_bt_run_t *r, uint32_t id, qb_time_t ts, const q
     return nev ? qb_bt_drain(r) : QB_OK;
 }
 
-/* One signal on symbol id at the current bar (close = the bar's close). */
-static qb_err_t qb_bt_act(qb_bt_run_t *r, uint32_t id, const qb_signal_t *sig, qb_dec_t close) {
+/* One signal on symbol id at its current bar (column index at). */
+static qb_err_t qb_bt_act(qb_bt_run_t *r, uint32_t id, const qb_signal_t *sig, uint32_t at) {
     const qb_bt_config_t *c = r->cfg;
     qb_bt_result_t *res = r->res;
     qb_bt_sym_t *S = &r->sym[id];
-    if (S->late) { /* catch the simulator up with this bar before any order */
-        qb_err_t err = qb_bt_sim_bar(r, id, S->late_ts, S->late);
-        S->late = NULL;
+    const qb_dec_t close = r->d->px[QB_BT_C][at];
+    if (S->sim_ts != r->ts) { /* catch the simulator up with this bar before any order */
+        qb_err_t err = qb_bt_sim_bar(r, id, r->ts, at);
         if (err != QB_OK) return err;
     }
     uint64_t idx = res->counts.signals++;
@@ -499,7 +500,9 @@ static qb_err_t qb_bt_act(qb_bt_run_t *r, uint32_t id, const qb_signal_t *sig, q
 
 /* ---- benchmark ----------------------------------------------------------------------------- */
 
-static qb_err_t qb_bt_bench_bar(qb_bt_run_t *r, qb_bt_sym_t *S, qb_dec_t close, qb_dec_t share) {
+/* The first bar (buy) and the uncommon cases of qb_bt_bench_bar. */
+static __attribute__((noinline)) qb_err_t qb_bt_bench_slow(qb_bt_run_t *r, qb_bt_sym_t *S,
+                                                          qb_dec_t close, qb_dec_t share) {
     if (!S->b_bought) {
         S->b_bought = 1;
         qb_dec_t q = 0;
@@ -527,6 +530,52 @@ static qb_err_t qb_bt_bench_bar(qb_bt_run_t *r, qb_bt_sym_t *S, qb_dec_t close, 
     }
     r->b_mv += mv - S->b_mv;
     S->b_mv = mv;
+    return QB_OK;
+}
+
+/* The benchmark's bar: buy at the first close, then value the position. */
+static qb_err_t qb_bt_bench_bar(qb_bt_run_t *r, qb_bt_sym_t *S, qb_dec_t close,
+                                qb_dec_t share) {
+    qb_dec_t mv;
+    if (S->b_units >= 0 && !__builtin_mul_overflow(S->b_units, close, &mv)) {
+        r->b_mv += mv - S->b_mv; /* b_units >= 0: bought a whole quantity */
+        S->b_mv = mv;
+        return QB_OK;
+    }
+    return qb_bt_bench_slow(r, S, close, share);
+}
+
+/* Step 1 for the bar of symbol id at column index at: the simulator (or
+ * the mark), the benchmark. */
+static inline __attribute__((always_inline)) qb_err_t qb_bt_bar(qb_bt_run_t *r, uint32_t id,
+                                                                uint32_t at, qb_dec_t share) {
+    qb_bt_sym_t *S = &r->sym[id];
+    const qb_dec_t close = r->d->px[QB_BT_C][at];
+    qb_err_t err;
+    S->cur++;
+    if (S->traded) {
+        /* A symbol without working orders: the simulator would only note
+         * the bar and mark the position at the close, so the bar is given
+         * to it only if a signal comes at it (qb_bt_act, by S->sim_ts: it
+         * then notes it and marks at the same close again) - the same
+         * state, calls saved. A position is marked here (equity per step),
+         * a flat one needs no mark. */
+        if (!(S->exit_id | S->entry_id | S->stop_id)) {
+            if (S->in_trade && qb_portfolio_mark(r->pf, id, close) != QB_OK) {
+                /* the simulator's own mark fails the same way: its error
+                 * message */
+                err = qb_bt_sim_bar(r, id, r->ts, at);
+                if (err == QB_OK)
+                    err = qb_err_set(r->errstr, r->errsz, QB_ERR_OVERFLOW, "backtest: mark %s",
+                                     S->bar.symbol.s);
+                return err;
+            }
+        } else {
+            err = qb_bt_sim_bar(r, id, r->ts, at);
+            if (err != QB_OK) return err;
+        }
+    }
+    if (r->cfg->benchmark) return qb_bt_bench_bar(r, S, close, share);
     return QB_OK;
 }
 
@@ -615,6 +664,10 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     size_t nsref = 0;
     uint32_t *bmark = NULL; /* per bar of the block: 1 + index into bsig, 0 none */
     uint32_t *bat = NULL;   /* qb_strategy_on_bars: bar of each signal */
+    /* dense blocks: signal x is at step sl_t[x] of the block, run sl_q[x];
+     * so[] lists the signals by step (then run), cnt[t] is where step t's
+     * end in so[] (t's start: cnt[t - 1], or 0) */
+    uint32_t *sl_t = NULL, *sl_q = NULL, *so = NULL, *cnt = NULL;
     qb_signal_t *bsig = NULL;
     size_t nbsig = 0, capbsig = 0;
     int *owner = NULL;
@@ -669,6 +722,7 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
         snprintf(S->bar.timeframe, sizeof S->bar.timeframe, "%s", d->tf);
         S->first_in = cfg->from ? qb_bt_series_lower(s, cfg->from) : 0;
         S->b_units = -1;
+        S->sim_ts = INT64_MIN;
     }
 
     /* strategies or signals */
@@ -756,13 +810,13 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
                                                         : 0;
         if (S->strat)
             for (size_t i = w0; i < S->first_in; i++) {
-                const qb_bt_mbar_t *m = &d->mbar[s->pos[i]];
+                const uint32_t at = s->pos[i];
                 S->bar.ts = s->ts[i];
-                S->bar.open = m->o;
-                S->bar.high = m->h;
-                S->bar.low = m->l;
-                S->bar.close = m->c;
-                S->bar.volume = m->v;
+                S->bar.open = d->px[QB_BT_O][at];
+                S->bar.high = d->px[QB_BT_H][at];
+                S->bar.low = d->px[QB_BT_L][at];
+                S->bar.close = d->px[QB_BT_C][at];
+                S->bar.volume = d->px[QB_BT_V][at];
                 qb_strategy_warmup(S->strat, &S->bar);
                 res->counts.warmup_bars++;
             }
@@ -787,7 +841,8 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     /* the steps, a data block at a time (qb_bt_data_int.h). Strategies
      * run ahead over the block, symbol by symbol: each instance's state
      * stays in cache and its bars of the block are one contiguous run;
-     * their signals are parked at their bar (bmark). The accounting then
+     * their signals are parked at their bar (bmark; in a dense block, in
+     * lists by step: so, cnt). The accounting then
      * walks the block in time order and takes each signal at its bar. The
      * same as calling on_bar in time order, because a strategy's decisions
      * depend on its own bars only (qb_strategy.h). */
@@ -802,7 +857,11 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     }
     bmark = calloc(maxblk, sizeof *bmark);
     bat = malloc(maxblk * sizeof *bat);
-    if (!bmark || !bat) {
+    sl_t = malloc(maxblk * sizeof *sl_t);
+    sl_q = malloc(maxblk * sizeof *sl_q);
+    so = malloc(maxblk * sizeof *so);
+    cnt = malloc((maxblk + 1) * sizeof *cnt);
+    if (!bmark || !bat || !sl_t || !sl_q || !so || !cnt) {
         err = qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "backtest: out of memory");
         goto done;
     }
@@ -812,20 +871,35 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     for (; blk < d->nblocks && d->block_step[blk] < s1; blk++) {
         size_t sa = d->block_step[blk] > s0 ? d->block_step[blk] : s0;
         size_t sb = d->block_step[blk + 1] < s1 ? d->block_step[blk + 1] : s1;
-        const uint32_t kA = d->step_start[d->block_step[blk]];
+        const size_t bs0 = d->block_step[blk], bs1 = d->block_step[blk + 1];
+        const uint32_t kA = d->step_start[bs0];
         const qb_time_t tend = sb < d->nsteps ? d->steps[sb] : INT64_MAX;
+        const qb_bt_brun_t *ru0 = &d->runs[d->block_run[blk]];
+        const qb_bt_brun_t *ru1 = &d->runs[d->block_run[blk + 1]];
+        /* every run full: bar of run q at step st is q->off + st - bs0;
+         * else the block's time order: korder, kloc */
+        const int dense = d->block_k[blk] == UINT32_MAX;
+        const uint32_t *korder = dense ? NULL : d->order + d->block_k[blk];
+        const uint32_t *kloc = dense ? NULL : d->loc + d->block_k[blk];
         if (!use_signals) {
             nbsig = 0;
-            for (uint32_t id = 0; id < r->nsym; id++) {
+            for (const qb_bt_brun_t *q = ru0; q < ru1; q++) {
+                const uint32_t id = q->id;
                 qb_bt_sym_t *S = &r->sym[id];
+                if (q + 2 < ru1) { /* two runs ahead: the closes' first read */
+                    const char *p0 = (const char *)&d->px[QB_BT_C][q[2].off];
+                    const char *p1 = (const char *)&d->px[QB_BT_C][q[2].off + q[2].n];
+                    for (; p0 < p1; p0 += 64) __builtin_prefetch(p0);
+                }
                 if (!S->strat) continue;
-                const qb_bt_series_t *se = &d->ser[id];
-                /* the symbol's bars of the block: series [i, e), stored
-                 * one after the other in mbar (qb_bt_data_int.h) */
-                size_t i = S->scur, e = i;
-                const qb_time_t *ts = se->ts;
-                while (e < se->n && ts[e] < tend) e++;
-                if (e == i) continue;
+                /* the symbol's bars of the block inside the window: series
+                 * [i, e), stored one after the other from column index at */
+                size_t i = S->scur > q->first ? S->scur : q->first, e = q->first + q->n;
+                if (sb < bs1) { /* the window ends inside the block */
+                    const qb_time_t *ts = d->ser[id].ts;
+                    while (e > i && ts[e - 1] >= tend) e--;
+                }
+                if (e <= i) continue;
                 S->scur = e;
                 while (capbsig < nbsig + (e - i)) {
                     if (!qb_bt_grow((void **)&bsig, &capbsig, capbsig, sizeof *bsig)) {
@@ -834,79 +908,87 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
                         goto done;
                     }
                 }
-                uint32_t at = se->pos[i];
-                QB_ASSERT(se->pos[e - 1] == at + (e - 1 - i));
-                int ns = qb_strategy_on_bars(S->strat, &S->bar, ts + i,
-                                             (const qb_dec_t *)&d->mbar[at], e - i,
-                                             &bsig[nbsig], bat);
+                /* a full run's times are the block's steps (in cache) */
+                const qb_time_t *ts = q->n == bs1 - bs0 ? &d->steps[bs0 + (i - q->first)]
+                                                       : &d->ser[id].ts[i];
+                uint32_t at = q->off + (uint32_t)(i - q->first);
+                const qb_dec_t *const px[5] = {d->px[0] + at, d->px[1] + at, d->px[2] + at,
+                                               d->px[3] + at, d->px[4] + at};
+                int ns = qb_strategy_on_bars(S->strat, &S->bar, ts, px, e - i, &bsig[nbsig],
+                                             bat);
                 QB_ASSERT(ns >= 0); /* series ts are strictly increasing */
-                for (int j = 0; j < ns; j++) bmark[at + bat[j] - kA] = (uint32_t)++nbsig;
+                for (int j = 0; j < ns; j++) {
+                    const uint32_t b = at + bat[j];
+                    if (dense) {
+                        sl_t[nbsig] = b - q->off;
+                        sl_q[nbsig] = (uint32_t)(q - ru0);
+                        nbsig++;
+                    } else {
+                        bmark[b - kA] = (uint32_t)++nbsig;
+                    }
+                    /* the simulator reads all of this bar (and of the
+                     * next, the fill, mostly on the same lines): the
+                     * columns other than the close, not read so far */
+                    __builtin_prefetch(&d->px[QB_BT_O][b]);
+                    __builtin_prefetch(&d->px[QB_BT_H][b]);
+                    __builtin_prefetch(&d->px[QB_BT_L][b]);
+                    __builtin_prefetch(&d->px[QB_BT_V][b]);
+                }
+            }
+            if (dense) { /* the signals by step: a counting sort, stable */
+                const size_t nst = bs1 - bs0;
+                memset(cnt, 0, (nst + 1) * sizeof *cnt);
+                for (size_t x = 0; x < nbsig; x++) cnt[sl_t[x] + 1]++;
+                for (size_t y = 1; y <= nst; y++) cnt[y] += cnt[y - 1];
+                for (size_t x = 0; x < nbsig; x++) so[cnt[sl_t[x]]++] = (uint32_t)x;
             }
         } else {
             /* no strategy pass brought the block into cache: one sweep */
-            const char *p0 = (const char *)&d->mbar[d->step_start[sa]];
-            const char *p1 = (const char *)&d->mbar[d->step_start[sb]];
+            const char *p0 = (const char *)&d->px[QB_BT_C][d->step_start[sa]];
+            const char *p1 = (const char *)&d->px[QB_BT_C][d->step_start[sb]];
             for (const char *q = p0; q < p1; q += 64) __builtin_prefetch(q);
         }
         for (size_t st = sa; st < sb; st++) {
             r->ts = d->steps[st];
             const uint32_t k0 = d->step_start[st], k1 = d->step_start[st + 1];
+            const uint32_t t = (uint32_t)(st - bs0);
             /* 1. the simulator: fills, marks */
-            for (uint32_t k = k0; k < k1; k++) {
-                uint32_t id = d->order[k];
-                qb_bt_sym_t *S = &r->sym[id];
-                const qb_bt_mbar_t *m = &d->mbar[d->loc[k]];
-                S->cur++;
-                if (S->traded) {
-                    /* A symbol without working orders: the simulator would
-                     * only note the bar and mark the position at the close,
-                     * so the bar is kept and given to it only if a signal
-                     * comes (qb_bt_act: it then notes it and marks at the
-                     * same close again) - the same state, calls saved. A
-                     * position is marked here (equity per step), a flat
-                     * one needs no mark. */
-                    if (!S->exit_id && !S->entry_id && !S->stop_id) {
-                        S->late = m;
-                        S->late_ts = r->ts;
-                        if (S->in_trade && qb_portfolio_mark(r->pf, id, m->c) != QB_OK) {
-                            /* the simulator's own mark fails the same way:
-                             * its error message */
-                            S->late = NULL;
-                            err = qb_bt_sim_bar(r, id, r->ts, m);
-                            if (err == QB_OK)
-                                err = qb_err_set(errstr, errstr_size, QB_ERR_OVERFLOW,
-                                                 "backtest: mark %s", S->bar.symbol.s);
-                            goto done;
-                        }
-                    } else {
-                        S->late = NULL;
-                        err = qb_bt_sim_bar(r, id, r->ts, m);
-                        if (err != QB_OK) goto done;
-                    }
+            if (dense) {
+                for (const qb_bt_brun_t *q = ru0; q < ru1; q++) {
+                    err = qb_bt_bar(r, q->id, q->off + t, share);
+                    if (err != QB_OK) goto done;
                 }
-                if (bench) {
-                    err = qb_bt_bench_bar(r, S, m->c, share);
+            } else {
+                for (uint32_t k = k0; k < k1; k++) {
+                    err = qb_bt_bar(r, korder[k - kA], kloc[k - kA], share);
                     if (err != QB_OK) goto done;
                 }
             }
             res->counts.bars += k1 - k0;
             /* 2. decisions */
             if (!use_signals) {
-                if (nbsig)
-                    for (uint32_t k = k0; k < k1; k++) {
-                        uint32_t j = bmark[d->loc[k] - kA];
-                        if (!j) continue;
-                        bmark[d->loc[k] - kA] = 0;
-                        uint32_t id = d->order[k];
-                        err = qb_bt_act(r, id, &bsig[j - 1], d->mbar[d->loc[k]].c);
+                if (dense) { /* the step's signals, in symbol order */
+                    for (uint32_t y = t ? cnt[t - 1] : 0; y < cnt[t]; y++) {
+                        const uint32_t x = so[y];
+                        const qb_bt_brun_t *q = ru0 + sl_q[x];
+                        err = qb_bt_act(r, q->id, &bsig[x], q->off + t);
                         if (err != QB_OK) goto done;
                     }
+                } else if (nbsig) {
+                    for (uint32_t k = k0; k < k1; k++) {
+                        const uint32_t at = kloc[k - kA], j = bmark[at - kA];
+                        if (!j) continue;
+                        bmark[at - kA] = 0;
+                        err = qb_bt_act(r, korder[k - kA], &bsig[j - 1], at);
+                        if (err != QB_OK) goto done;
+                    }
+                }
             } else {
                 while (sc_i < nsref && sref[sc_i].ts == r->ts) {
                     uint32_t id = sref[sc_i].sym;
                     const qb_bt_series_t *se = &d->ser[id];
-                    qb_dec_t close = d->mbar[se->pos[r->sym[id].cur - 1]].c;
-                    err = qb_bt_act(r, id, &signals[sref[sc_i].idx], close);
+                    err = qb_bt_act(r, id, &signals[sref[sc_i].idx],
+                                    se->pos[r->sym[id].cur - 1]);
                     if (err != QB_OK) goto done;
                     sc_i++;
                 }
@@ -964,6 +1046,10 @@ done:
     free(owner);
     free(bmark);
     free(bat);
+    free(sl_t);
+    free(sl_q);
+    free(so);
+    free(cnt);
     free(bsig);
     if (err == QB_OK)
         *out = res;

@@ -1,13 +1,14 @@
 /* qb_bt_data.c — the bars a backtest runs over: per symbol, arrays of ts,
- * open, high, low, close, volume (struct of arrays: the engine's per-bar
- * path reads six int64 and nothing else), and after finalize the merged
- * time order: `order` lists the symbol id of every bar in (ts, symbol id)
- * order, `steps` the distinct timestamps and `step_start` where each step
- * begins in `order` (so a run walks steps without comparing timestamps);
- * the prices move into `mbar`, blocks of steps stored symbol by symbol
- * (see qb_bt_gather), with `loc` mapping time order to mbar.
- * The data set owns all of it; after finalize nothing changes, so runs in
- * many threads share it. */
+ * open, high, low, close, volume (struct of arrays) until finalize, which
+ * merges them into time order: `steps` the distinct timestamps and
+ * `step_start` where each step begins in the time order of all bars (so a
+ * run walks steps without comparing timestamps); the prices move into
+ * columns `px` (open, high, low, close, volume), blocks of steps stored
+ * symbol by symbol, `runs` listing each block's symbols and where their
+ * bars are, and - for the blocks where not every symbol present has a bar
+ * at every step - `order` and `loc` giving the time order (see
+ * qb_bt_gather and qb_bt_data_int.h). The data set owns all of it; after
+ * finalize nothing changes, so runs in many threads share it. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,9 +50,12 @@ void qb_bt_data_destroy(qb_bt_data_t *d) {
         free(s->pos);
     }
     free(d->ser);
-    free(d->mbar);
+    free(d->px[0]);
     free(d->loc);
     free(d->block_step);
+    free(d->runs);
+    free(d->block_run);
+    free(d->block_k);
     free(d->hash);
     free(d->order);
     free(d->steps);
@@ -255,29 +259,57 @@ static void qb_bt_release(void *a, size_t upto_bytes) {
 /* Copy the prices into their blocks: steps are cut into blocks of at most
  * QB_BT_DBLOCK bars (at least one step each); inside a block the bars are
  * stored symbol by symbol, each symbol's in time order (so a strategy
- * reads its bars of a block as one contiguous run), and loc[k] says where
- * the k-th bar in time order went. A block occupies the same index range
- * in both orders. Per-symbol arrays are read once, in order, and released
- * as they are consumed. On entry pos[] holds time-order indexes. */
+ * reads its bars of a block as one contiguous run); runs[] lists each
+ * block's symbols with where their bars are (qb_bt_data_int.h). A block
+ * occupies the same index range in both orders. Only a block that is not
+ * dense gets order and loc entries (time order -> symbol, column index),
+ * packed at block_k[blk]: the pages a dense block would have used are
+ * never written, so cost no memory. Per-symbol arrays are read once, in
+ * order, and released as they are consumed. On entry pos[] holds
+ * time-order indexes. */
 static void qb_bt_gather(qb_bt_data_t *d, size_t *cur) {
     memset(cur, 0, d->nsym * sizeof *cur);
-    size_t sa = 0, nblk = 0;
+    size_t sa = 0, nblk = 0, nruns = 0, nk = 0;
     d->nblocks = 0;
     while (sa < d->nsteps) {
         size_t sb = sa + 1;
         while (sb < d->nsteps && d->step_start[sb + 1] - d->step_start[sa] <= QB_BT_DBLOCK) sb++;
-        d->block_step[d->nblocks++] = (uint32_t)sa;
-        uint32_t kb = d->step_start[sb], w = d->step_start[sa];
+        const size_t r0 = nruns;
+        d->block_run[d->nblocks] = (uint32_t)nruns;
+        const uint32_t kb = d->step_start[sb], ka = d->step_start[sa];
+        /* the runs first (their sizes say whether the block is dense) */
+        uint32_t w = ka;
         for (size_t j = 0; j < d->nsym; j++) {
-            qb_bt_series_t *se = &d->ser[j];
+            const qb_bt_series_t *se = &d->ser[j];
             size_t i = cur[j];
-            for (; i < se->n && se->pos[i] < kb; i++) {
-                d->loc[se->pos[i]] = w;
-                se->pos[i] = w;
-                d->mbar[w++] = (qb_bt_mbar_t){se->o[i], se->h[i], se->l[i], se->c[i], se->v[i]};
-            }
-            cur[j] = i;
+            while (i < se->n && se->pos[i] < kb) i++;
+            if (i == cur[j]) continue;
+            d->runs[nruns++] = (qb_bt_brun_t){(uint32_t)j, w, (uint32_t)(i - cur[j]),
+                                              (uint32_t)cur[j]};
+            w += (uint32_t)(i - cur[j]);
         }
+        const int dense = (nruns - r0) * (sb - sa) == (size_t)(kb - ka);
+        d->block_k[d->nblocks] = dense ? UINT32_MAX : (uint32_t)nk;
+        d->block_step[d->nblocks++] = (uint32_t)sa;
+        for (size_t ri = r0; ri < nruns; ri++) {
+            const qb_bt_brun_t *ru = &d->runs[ri];
+            qb_bt_series_t *se = &d->ser[ru->id];
+            w = ru->off;
+            for (size_t i = ru->first; i < (size_t)ru->first + ru->n; i++, w++) {
+                if (!dense) {
+                    d->loc[nk + se->pos[i] - ka] = w;
+                    d->order[nk + se->pos[i] - ka] = ru->id;
+                }
+                se->pos[i] = w;
+                d->px[QB_BT_O][w] = se->o[i];
+                d->px[QB_BT_H][w] = se->h[i];
+                d->px[QB_BT_L][w] = se->l[i];
+                d->px[QB_BT_C][w] = se->c[i];
+                d->px[QB_BT_V][w] = se->v[i];
+            }
+            cur[ru->id] = ru->first + ru->n;
+        }
+        if (!dense) nk += kb - ka;
         if ((++nblk & 31) == 0)
             for (size_t j = 0; j < d->nsym; j++) {
                 qb_bt_series_t *se = &d->ser[j];
@@ -291,6 +323,13 @@ static void qb_bt_gather(qb_bt_data_t *d, size_t *cur) {
         sa = sb;
     }
     d->block_step[d->nblocks] = (uint32_t)d->nsteps;
+    d->block_run[d->nblocks] = (uint32_t)nruns;
+    void *p = realloc(d->runs, (nruns ? nruns : 1) * sizeof *d->runs);
+    if (p) d->runs = p;
+    p = realloc(d->loc, (nk ? nk : 1) * sizeof *d->loc);
+    if (p) d->loc = p;
+    p = realloc(d->order, (nk ? nk : 1) * sizeof *d->order);
+    if (p) d->order = p;
 }
 
 qb_err_t qb_bt_data_finalize(qb_bt_data_t *d, char *errstr, size_t errstr_size) {
@@ -308,14 +347,21 @@ qb_err_t qb_bt_data_finalize(qb_bt_data_t *d, char *errstr, size_t errstr_size) 
         d->ser[k].pos = malloc((d->ser[k].n ? d->ser[k].n : 1) * sizeof *d->ser[k].pos);
         if (!d->ser[k].pos) pos_ok = 0;
     }
-    d->mbar = malloc(d->total * sizeof *d->mbar);
+    d->px[0] = malloc(5 * d->total * sizeof *d->px[0]);
+    for (int f = 1; f < 5; f++) d->px[f] = d->px[0] ? d->px[0] + (size_t)f * d->total : NULL;
     d->loc = malloc(d->total * sizeof *d->loc);
     d->block_step = malloc((d->total + 1) * sizeof *d->block_step);
+    d->block_run = malloc((d->total + 1) * sizeof *d->block_run);
+    d->block_k = malloc((d->total + 1) * sizeof *d->block_k);
+    /* runs: at most one per bar (pages never written cost no memory);
+     * shrunk by qb_bt_gather */
+    d->runs = malloc(d->total * sizeof *d->runs);
     d->order = malloc(d->total * sizeof *d->order);
     /* steps: at most one per bar; shrunk below */
     d->steps = malloc(d->total * sizeof *d->steps);
     d->step_start = malloc((d->total + 1) * sizeof *d->step_start);
-    if (!cur || !heap || !pos_ok || !d->mbar || !d->loc || !d->block_step || !d->order ||
+    if (!cur || !heap || !pos_ok || !d->px[0] || !d->loc || !d->block_step || !d->block_run ||
+        !d->block_k || !d->runs || !d->order ||
         !d->steps || !d->step_start) {
         free(cur);
         free(heap);
@@ -323,12 +369,18 @@ qb_err_t qb_bt_data_finalize(qb_bt_data_t *d, char *errstr, size_t errstr_size) 
             free(d->ser[k].pos);
             d->ser[k].pos = NULL;
         }
-        free(d->mbar);
-        d->mbar = NULL;
+        free(d->px[0]);
+        memset(d->px, 0, sizeof d->px);
         free(d->loc);
         d->loc = NULL;
         free(d->block_step);
         d->block_step = NULL;
+        free(d->block_run);
+        d->block_run = NULL;
+        free(d->block_k);
+        d->block_k = NULL;
+        free(d->runs);
+        d->runs = NULL;
         free(d->order);
         free(d->steps);
         free(d->step_start);
@@ -350,8 +402,7 @@ qb_err_t qb_bt_data_finalize(qb_bt_data_t *d, char *errstr, size_t errstr_size) 
             d->step_start[ns] = (uint32_t)k;
             ns++;
         }
-        d->ser[s].pos[cur[s]] = (uint32_t)k;
-        d->order[k++] = s;
+        d->ser[s].pos[cur[s]] = (uint32_t)k++;
         if (++cur[s] == d->ser[s].n)
             heap[0] = heap[--hn];
         if (hn) qb_bt_heap_down(d, cur, heap, hn, 0);
@@ -367,6 +418,10 @@ qb_err_t qb_bt_data_finalize(qb_bt_data_t *d, char *errstr, size_t errstr_size) 
     free(cur);
     p = realloc(d->block_step, (d->nblocks + 1) * sizeof *d->block_step);
     if (p) d->block_step = p;
+    p = realloc(d->block_run, (d->nblocks + 1) * sizeof *d->block_run);
+    if (p) d->block_run = p;
+    p = realloc(d->block_k, (d->nblocks + 1) * sizeof *d->block_k);
+    if (p) d->block_k = p;
     /* the prices live in the merged stream now */
     for (size_t j = 0; j < d->nsym; j++) {
         qb_bt_series_t *se = &d->ser[j];
@@ -395,8 +450,9 @@ qb_err_t qb_bt_data_bar(const qb_bt_data_t *d, uint32_t id, size_t i, qb_pf_bar_
     if (id >= d->nsym || i >= d->ser[id].n) return QB_ERR_RANGE;
     const qb_bt_series_t *s = &d->ser[id];
     if (d->finalized) {
-        const qb_bt_mbar_t *m = &d->mbar[s->pos[i]];
-        *out = (qb_pf_bar_t){s->ts[i], m->o, m->h, m->l, m->c, m->v};
+        uint32_t at = s->pos[i];
+        *out = (qb_pf_bar_t){s->ts[i],          d->px[QB_BT_O][at], d->px[QB_BT_H][at],
+                             d->px[QB_BT_L][at], d->px[QB_BT_C][at], d->px[QB_BT_V][at]};
     } else {
         *out = (qb_pf_bar_t){s->ts[i], s->o[i], s->h[i], s->l[i], s->c[i], s->v[i]};
     }

@@ -11,9 +11,10 @@
 #include "core/qb_types.h"
 
 /* The bars of one symbol. Before finalize: struct of arrays (ts, o, h, l,
- * c, v). Finalize moves the prices into mbar (qb_bt_mbar_t, by blocks of
- * steps, symbol by symbol inside a block) and frees o..v; ts stays (window
- * and signal look-ups) and pos[i] gives bar i's index in mbar. */
+ * c, v). Finalize moves the prices into the data set's columns (px, by
+ * blocks of steps, symbol by symbol inside a block) and frees o..v; ts
+ * stays (window and signal look-ups) and pos[i] gives bar i's index in the
+ * columns. */
 typedef struct qb_bt_series_s {
     qb_symbol_t name;
     size_t n, cap;
@@ -23,15 +24,26 @@ typedef struct qb_bt_series_s {
 } qb_bt_series_t;
 
 /* Bars of a block are at most this many (a block is at least one step):
- * a block's bars (40 B each) stay in cache between the strategies' pass
- * and the accounting pass over it. Measured on the bench (100 symbols):
- * 16384 -> 56 ns/bar, 4096 -> 50, 2048 -> 48, 1024 -> 49. */
+ * a block's closes (8 B each) stay in L1 and its other prices in L2
+ * between the strategies' pass and the accounting pass over it. Measured
+ * on the bench (100 symbols, 40 B bars): 16384 -> 56 ns/bar, 4096 -> 50,
+ * 2048 -> 48, 1024 -> 49; with the price columns, 1024 and 4096 are still
+ * ~1 ns/bar slower than 2048. */
 #define QB_BT_DBLOCK 2048
 
-/* One bar's prices (its ts is its step's). */
-typedef struct qb_bt_mbar_s {
-    qb_dec_t o, h, l, c, v;
-} qb_bt_mbar_t;
+/* A symbol's bars inside one block ("run"): column indexes off .. off+n-1
+ * hold its series bars first .. first+n-1. A block's runs are in symbol id
+ * order, which is their order in the columns. A run with one bar per step
+ * of its block is "full": its bar times are the block's steps, and a block
+ * whose runs are all full ("dense": n_runs x n_steps = n_bars) needs
+ * neither order nor loc - the bar of run j at the block's step t is at
+ * off_j + t. */
+typedef struct qb_bt_brun_s {
+    uint32_t id, off, n, first;
+} qb_bt_brun_t;
+
+/* The price columns of px[] */
+enum { QB_BT_O = 0, QB_BT_H = 1, QB_BT_L = 2, QB_BT_C = 3, QB_BT_V = 4 };
 
 struct qb_bt_data_s {
     char tf[QB_TIMEFRAME_MAX + 1];
@@ -41,11 +53,18 @@ struct qb_bt_data_s {
     uint32_t *hash; /* open addressing: id + 1, 0 = empty */
     uint32_t hcap;
     /* after finalize */
-    uint32_t *order;      /* symbol id of each bar in (ts, id) order */
-    qb_bt_mbar_t *mbar;   /* the bars: per block, symbol by symbol */
-    uint32_t *loc;        /* mbar index of the k-th bar in time order */
+    /* (ts, id) order inside the blocks that are not dense: the block at
+     * block_k[b] (UINT32_MAX: dense, none) holds, for its k-th bar in time
+     * order, order[] = its symbol id and loc[] = its column index */
+    uint32_t *order, *loc, *block_k;
+    /* the bars' prices as columns open, high, low, close, volume (one
+     * allocation, px[0]): per block, symbol by symbol. The close, all the
+     * per-bar passes read, is one array (a block's: 16 KiB) */
+    qb_dec_t *px[5];
     uint32_t *block_step; /* first step of each block; [nblocks] = nsteps */
     size_t nblocks;
+    qb_bt_brun_t *runs;   /* the runs of every block, block after block */
+    uint32_t *block_run;  /* first run of each block; [nblocks] = number of runs */
     qb_time_t *steps;     /* distinct ts, ascending */
     uint32_t *step_start; /* nsteps + 1 offsets into order */
     size_t nsteps;

@@ -312,25 +312,65 @@ qb_err_t qb_dec_abs(qb_dec_t a, qb_dec_t *out) {
 
 static qb_dec_wide_t qb_wide_abs(qb_dec_wide_t v) { return v < 0 ? -v : v; }
 
+/* The end of a division on magnitudes: q = |num| / |den| truncated, ar the
+ * remainder, b = |den|, neg the sign of the exact quotient. Rounding away
+ * from zero adds 1 to q; then the range check and the sign. */
+static inline qb_err_t qb_div_finish(int neg, unsigned __int128 q, unsigned __int128 ar,
+                                     unsigned __int128 b, qb_round_t mode, qb_dec_t *out) {
+    if (ar != 0) {
+        unsigned __int128 rest = b - ar;
+        if (qb_round_up(mode, neg, (int)(q & 1), ar < rest ? -1 : ar > rest)) q += 1;
+    }
+    if (q > (unsigned __int128)INT64_MAX + (neg ? 1 : 0)) return QB_ERR_OVERFLOW;
+    *out = neg ? (qb_dec_t)(0 - (uint64_t)q) : (qb_dec_t)(uint64_t)q;
+    return QB_OK;
+}
+
 qb_err_t qb_dec_div_wide(qb_dec_wide_t num, qb_dec_wide_t den, qb_dec_t *out,
                          qb_round_t mode) {
     if (!qb_round_valid(mode)) return QB_ERR_INVALID;
     if (den == 0) return QB_ERR_DIV_ZERO;
     if (num == QB_DEC_WIDE_MIN || den == QB_DEC_WIDE_MIN) return QB_ERR_OVERFLOW;
-    qb_dec_wide_t q = num / den, r = num % den; /* truncated toward zero */
-    if (r != 0) {
-        qb_dec_wide_t ar = qb_wide_abs(r), rest = qb_wide_abs(den) - ar;
-        int neg = (num < 0) != (den < 0);
-        if (qb_round_up(mode, neg, (int)(q & 1), ar < rest ? -1 : ar > rest))
-            q += neg ? -1 : 1;
+    /* on magnitudes: |q| = |num| / |den| truncated, |r| the remainder;
+     * rounding away from zero adds 1 to |q|. The division is the 64-bit
+     * instruction whenever the quotient fits 64 bits and |den| does (the
+     * usual case: amounts x prices / 1e8), not a 128-bit library call. */
+    const int neg = (num < 0) != (den < 0);
+    const unsigned __int128 a = (unsigned __int128)qb_wide_abs(num);
+    const unsigned __int128 b = (unsigned __int128)qb_wide_abs(den);
+    unsigned __int128 q, ar;
+    if ((a >> 64) == 0 && b == QB_DEC_SCALE) { /* the usual divisor: multiply and shift */
+        q = (uint64_t)a / (uint64_t)QB_DEC_SCALE;
+        ar = (uint64_t)a % (uint64_t)QB_DEC_SCALE;
+    } else if ((a >> 64) == 0 && (b >> 64) == 0) {
+        q = (uint64_t)a / (uint64_t)b;
+        ar = (uint64_t)a % (uint64_t)b;
+#if defined(__x86_64__)
+    } else if ((b >> 64) == 0 && (uint64_t)(a >> 64) < (uint64_t)b) {
+        uint64_t q64, r64; /* divq: no fault, the high half is < the divisor */
+        __asm__("divq %4" : "=a"(q64), "=d"(r64) : "a"((uint64_t)a), "d"((uint64_t)(a >> 64)),
+                "rm"((uint64_t)b));
+        q = q64;
+        ar = r64;
+#endif
+    } else {
+        q = a / b;
+        ar = a % b;
     }
-    if (q > INT64_MAX || q < INT64_MIN) return QB_ERR_OVERFLOW;
-    *out = (qb_dec_t)q;
-    return QB_OK;
+    return qb_div_finish(neg, q, ar, b, mode, out);
 }
 
 qb_err_t qb_dec_mul(qb_dec_t a, qb_dec_t b, qb_dec_t *out, qb_round_t mode) {
-    return qb_dec_div_wide((qb_dec_wide_t)a * b, QB_DEC_SCALE, out, mode);
+    /* = qb_dec_div_wide(a * b, QB_DEC_SCALE): when |a x b| fits 64 bits
+     * (qty x price of everyday amounts) the division by the constant is a
+     * multiply and shift */
+    const qb_dec_wide_t p = (qb_dec_wide_t)a * b; /* |p| < 2^126 */
+    const unsigned __int128 m = (unsigned __int128)qb_wide_abs(p);
+    if ((m >> 64) != 0 || !qb_round_valid(mode))
+        return qb_dec_div_wide(p, QB_DEC_SCALE, out, mode);
+    const uint64_t m64 = (uint64_t)m;
+    return qb_div_finish(p < 0, m64 / (uint64_t)QB_DEC_SCALE, m64 % (uint64_t)QB_DEC_SCALE,
+                         QB_DEC_SCALE, mode, out);
 }
 
 qb_err_t qb_dec_div(qb_dec_t a, qb_dec_t b, qb_dec_t *out, qb_round_t mode) {

@@ -481,32 +481,116 @@ int qb_strategy_on_bar(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig) 
     return feed(s, bar, sig);
 }
 
+#define QB_STRATEGY_CHUNK 256
+
+/* *bar = bar k of columns ts, px (symbol and timeframe kept) */
+static inline void set_bar(qb_bar_t *bar, const qb_time_t *ts, const qb_dec_t *const px[5],
+                           size_t k) {
+    bar->ts = ts[k];
+    bar->open = px[0][k];
+    bar->high = px[1][k];
+    bar->low = px[2][k];
+    bar->close = px[3][k];
+    bar->volume = px[4][k];
+}
+
+/* The rules of a chunk through the kind's on_columns: bars k0 .. k0 + c - 1
+ * of the run (price columns px, closes x, indicator outputs out),
+ * signals appended from sigs[nsig]. The same decisions and signals as
+ * decide on every bar; s->v, bar, bars and last_ts end as feed leaves
+ * them after the chunk's last bar. */
+static int rules_columns(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
+                         const qb_dec_t *const px[5], size_t k0, size_t c, const double *x,
+                         double (*out)[QB_STRATEGY_CHUNK], qb_signal_t *sigs, uint32_t *at,
+                         int nsig) {
+    signed char want[QB_STRATEGY_CHUNK];
+    const int nta = s->nta, allow_short = s->common.allow_short;
+    /* the rules start once bars > max_lookback (decide) */
+    size_t kr = 0;
+    if (s->bars < s->max_lookback) {
+        size_t need = (size_t)(s->max_lookback - s->bars);
+        kr = need < c ? need : c;
+    }
+    if (kr < c) {
+        const double *vp[QB_STRATEGY_MAX_TA];
+        for (int i = 0; i < nta; i++) vp[i] = out[i] + kr;
+        s->kind->on_columns(s->self, vp, x + kr, c - kr, allow_short, want + kr);
+    }
+    for (size_t k = kr; k < c; k++) {
+        int w = want[k];
+        if (w == QB_STRATEGY_KEEP) {
+            w = s->position;
+            if (w >= -allow_short) continue; /* unchanged by the clamp below */
+        }
+        w = w > 0 ? 1 : w < 0 ? -allow_short : 0;
+        if (w == s->position) continue;
+        /* a change of intent on bar k: the state decide had there */
+        set_bar(bar, ts, px, k0 + k);
+        s->bars += (int64_t)(k + 1);
+        s->last_ts = bar->ts;
+        for (int i = 0; i < nta; i++) s->v[i][0] = out[i][k];
+        qb_ta_bar_t tb = {bar->ts, x[k], x[k], x[k], x[k], 0.0};
+        qb_strategy_ctx_t ctx;
+        ctx.s = s;
+        ctx.bar = bar;
+        ctx.tb = &tb;
+        ctx.position = s->position;
+        ctx.allow_short = allow_short;
+        ctx.v = (const double(*)[QB_TA_MAX_OUTPUTS])s->v;
+        int from = s->position;
+        s->position = w;
+        emit(s, &ctx, from, &sigs[nsig]);
+        s->bars -= (int64_t)(k + 1);
+        at[nsig++] = (uint32_t)(k0 + k);
+    }
+    set_bar(bar, ts, px, k0 + c - 1);
+    s->bars += (int64_t)c;
+    s->last_ts = bar->ts;
+    for (int i = 0; i < nta; i++) s->v[i][0] = out[i][c - 1];
+    return nsig;
+}
+
 /* qb_strategy_on_bars when every indicator is a plain SMA / EMA of the
  * close (s->columns): the indicators run a chunk of bars at a time, each
  * over its own column (the same inline update, in bar order, so the same
- * values), then the rules run bar by bar with s->v set to that bar's
+ * values), then the rules: the kind's on_columns over the chunk
+ * (rules_columns), or decide bar by bar with s->v set to that bar's
  * outputs - as feed would have had them. */
-#define QB_STRATEGY_CHUNK 256
 static int on_bars_columns(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
-                           const qb_dec_t *px, size_t n, qb_signal_t *sigs, uint32_t *at) {
+                           const qb_dec_t *const px[5], size_t n, qb_signal_t *sigs,
+                           uint32_t *at) {
     double x[QB_STRATEGY_CHUNK], out[QB_STRATEGY_MAX_TA][QB_STRATEGY_CHUNK];
     int nsig = 0;
     for (size_t k0 = 0; k0 < n; k0 += QB_STRATEGY_CHUNK) {
         size_t c = n - k0 < QB_STRATEGY_CHUNK ? n - k0 : QB_STRATEGY_CHUNK;
-        const qb_dec_t *p = px + 5 * k0;
-        for (size_t k = 0; k < c; k++) x[k] = DEC2D(p[5 * k + 3]);
-        const int nta = s->nta;
-        for (int i = 0; i < nta; i++) {
-            if (s->fsma[i]) qb_ta_sma_run(s->fsma[i], x, out[i], c);
-            else qb_ta_ema_run(s->fema[i], x, out[i], c);
+        /* DEC2D, the division two at a time (the same bits) */
+        const qb_dec_t *close = px[3] + k0;
+        {
+            const qb_ta_v2d sc = {(double)QB_DEC_SCALE, (double)QB_DEC_SCALE};
+            size_t k = 0;
+            for (; k + 2 <= c; k += 2) {
+                qb_ta_v2d v = {(double)close[k], (double)close[k + 1]};
+                v = v / sc;
+                memcpy(&x[k], &v, sizeof v);
+            }
+            for (; k < c; k++) x[k] = (double)close[k] / (double)QB_DEC_SCALE;
         }
-        for (size_t k = 0; k < c; k++, p += 5) {
-            bar->ts = ts[k0 + k];
-            bar->open = p[0];
-            bar->high = p[1];
-            bar->low = p[2];
-            bar->close = p[3];
-            bar->volume = p[4];
+        const int nta = s->nta;
+        int t = 0;
+        if (nta >= 2 && s->fsma[0] && s->fsma[1]) { /* the usual pair: fused */
+            qb_ta_sma_run2(s->fsma[0], s->fsma[1], x, out[0], out[1], c);
+            t = 2;
+        }
+        for (; t < nta; t++) {
+            if (s->fsma[t]) qb_ta_sma_run(s->fsma[t], x, out[t], c);
+            else qb_ta_ema_run(s->fema[t], x, out[t], c);
+        }
+        if (s->kind->on_columns) {
+            nsig = rules_columns(s, bar, ts, px, k0, c, x, out, sigs, at, nsig);
+            continue;
+        }
+        for (size_t k = 0; k < c; k++) {
+            set_bar(bar, ts, px, k0 + k);
             s->bars++;
             s->last_ts = bar->ts;
             s->v[0][0] = out[0][k];
@@ -519,26 +603,17 @@ static int on_bars_columns(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
 }
 
 int qb_strategy_on_bars(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
-                        const qb_dec_t *px, size_t n, qb_signal_t *sigs, uint32_t *at) {
+                        const qb_dec_t *const px[5], size_t n, qb_signal_t *sigs,
+                        uint32_t *at) {
     /* every ts after the previous, or nothing is fed */
     if (n > 0 && s->bars > 0 && ts[0] <= s->last_ts) return QB_ERR_STATE;
     for (size_t k = 1; k < n; k++)
         if (ts[k] <= ts[k - 1]) return QB_ERR_STATE;
-    size_t m = n;
-    int nsig;
-    if (s->columns) {
-        nsig = on_bars_columns(s, bar, ts, px, m, sigs, at);
-    } else {
-        nsig = 0;
-        for (size_t k = 0; k < m; k++, px += 5) {
-            bar->ts = ts[k];
-            bar->open = px[0];
-            bar->high = px[1];
-            bar->low = px[2];
-            bar->close = px[3];
-            bar->volume = px[4];
-            if (feed(s, bar, &sigs[nsig]) == 1) at[nsig++] = (uint32_t)k;
-        }
+    if (s->columns) return on_bars_columns(s, bar, ts, px, n, sigs, at);
+    int nsig = 0;
+    for (size_t k = 0; k < n; k++) {
+        set_bar(bar, ts, px, k);
+        if (feed(s, bar, &sigs[nsig]) == 1) at[nsig++] = (uint32_t)k;
     }
     return nsig;
 }

@@ -243,16 +243,21 @@ int qb_strategy_on_bar(qb_strategy_t *s, const qb_bar_t *bar, qb_signal_t *sig);
 /* qb_strategy_on_bar over n bars of the symbol in a row, for engines that
  * hold bars as columns (the backtest): the same code, bar by bar, without a
  * call per bar. Bar k is *bar (its symbol and timeframe) with ts = ts[k]
- * and open, high, low, close, volume = px[5k .. 5k+4]; *bar is overwritten
- * (it ends as the last bar fed). The signal of bar k goes to sigs[j] with
- * at[j] = k, j counting up from 0 (room for n each). Returns the number of
- * signals (n < 2^31), or QB_ERR_STATE (< 0, nothing fed) when a ts is not
- * after the previous one. When every indicator of the instance is a plain
- * SMA / EMA of the close (sma_cross, ema_cross), the indicators run over
- * the bars column-wise first, then the rules bar by bar: the same values
- * and signals, fewer instructions per bar. */
+ * and open, high, low, close, volume = px[0][k] .. px[4][k] (columns, as
+ * the backtest stores them: the close, all most rules read, is one
+ * contiguous array). *bar is overwritten (it ends as the last bar fed).
+ * The signal of bar k goes to
+ * sigs[j] with at[j] = k, j counting up from 0 (room for n each). Returns
+ * the number of signals (n < 2^31), or QB_ERR_STATE (< 0, nothing fed)
+ * when a ts is not after the previous one. When every indicator of the
+ * instance is a plain SMA / EMA of the close (sma_cross, ema_cross), the
+ * indicators run over the bars column-wise first, then the rules: bar by
+ * bar, or over the whole chunk through the kind's on_columns when it has
+ * one (qb_strategy_kind.h). The same values and signals, fewer
+ * instructions per bar. */
 int qb_strategy_on_bars(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
-                        const qb_dec_t *px, size_t n, qb_signal_t *sigs, uint32_t *at);
+                        const qb_dec_t *const px[5], size_t n, qb_signal_t *sigs,
+                        uint32_t *at);
 
 /* Feed a bar from history to warm the instance up: like on_bar, but the
  * position intent never changes and nothing is emitted. Returns 0, or

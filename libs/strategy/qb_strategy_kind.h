@@ -37,6 +37,7 @@
 #include "ta/qb_ta.h"
 
 #define QB_STRATEGY_MAX_TA 8 /* indicators of one instance, ATR included */
+#define QB_STRATEGY_KEEP 2   /* on_columns: keep the current intent */
 
 typedef enum qb_strategy_ptype_e {
     QB_SPARAM_INT = 1,  /* int field; JSON number without fraction */
@@ -92,6 +93,16 @@ struct qb_strategy_kind_s {
      * too (ctx->position is then the unchanged intent): keep any memory up
      * to date, decide nothing else. Must be cheap and must not allocate. */
     int (*on_bar)(void *self, const qb_strategy_ctx_t *ctx);
+    /* Optional, for speed (NULL: on_bar, bar by bar). The rules over n
+     * consecutive bars at once, used when every indicator is a plain SMA /
+     * EMA of the close: v[i][k] is output 0 of indicator i on bar k,
+     * close[k] the bar's close as a double, every value valid. want[k] is
+     * what on_bar returns on bar k, except that "keep the current intent"
+     * (on_bar's ctx->position) is QB_STRATEGY_KEEP, the intent not being
+     * known here. Must change the kind's struct exactly as n on_bar calls
+     * would, and must not read anything else of the bar. */
+    void (*on_columns)(void *self, const double *const *v, const double *close, size_t n,
+                       int allow_short, signed char *want);
     /* Only when a signal is emitted (from != to), right after on_bar of the
      * same bar. confidence: 0..1 (NULL: always 1). explain: write
      * sig->reason (skipped when the caller turned reasons off with

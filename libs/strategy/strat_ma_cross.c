@@ -66,6 +66,23 @@ static int ma_cross_on_bar(void *self, const qb_strategy_ctx_t *c) {
     return c->position;
 }
 
+/* on_bar over a run (qb_strategy_kind.h): the same crossover memory */
+static void ma_cross_on_columns(void *self, const double *const *v, const double *close,
+                                size_t n, int allow_short, signed char *want) {
+    ma_cross_t *m = self;
+    const double *f = m->fi < 0 ? close : v[m->fi], *sl = v[m->si];
+    const int down = allow_short ? -1 : 0;
+    int last = m->last_sign;
+    for (size_t k = 0; k < n; k++) {
+        double d = f[k] - sl[k];
+        int sg = (d > 0) - (d < 0);
+        int x = sg != 0 && last == -sg ? sg : 0; /* qb_strategy_cross */
+        last = sg != 0 ? sg : last;
+        want[k] = (signed char)(x > 0 ? 1 : x < 0 ? down : QB_STRATEGY_KEEP);
+    }
+    m->last_sign = last;
+}
+
 static void ma_cross_explain(const void *self, const qb_strategy_ctx_t *c, int from, int to,
                              qb_signal_t *sig) {
     const ma_cross_t *m = self;
@@ -87,6 +104,7 @@ const qb_strategy_kind_t qb_strategy_sma_cross = {
     .uses_previous = 1,
     .init = sma_init,
     .on_bar = ma_cross_on_bar,
+    .on_columns = ma_cross_on_columns,
     .explain = ma_cross_explain,
 };
 
@@ -101,5 +119,6 @@ const qb_strategy_kind_t qb_strategy_ema_cross = {
     .uses_previous = 1,
     .init = ema_init,
     .on_bar = ma_cross_on_bar,
+    .on_columns = ma_cross_on_columns,
     .explain = ma_cross_explain,
 };

@@ -34,6 +34,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- SMA ------------------------------------------------------------------ */
 
@@ -72,15 +73,95 @@ static inline double qb_ta_sma_update(qb_ta_sma_t *s, double x) {
     return qb_ta_sma_step(s->ring, s->p, &s->pos, &s->total, &s->n, x);
 }
 
-/* Feed x[0..n-1] in order, out[k] = what qb_ta_sma_update(s, x[k]) returns. */
+/* Feed x[0..n-1] in order, out[k] = what qb_ta_sma_update(s, x[k]) returns.
+ * The same operations in the same order, in two passes: the running sums
+ * (a dependency chain of adds) first, then the divisions, which do not
+ * depend on each other and go two at a time (IEEE division is correctly
+ * rounded whatever the vector width: the same bits). */
+typedef double qb_ta_v2d __attribute__((vector_size(16)));
 static inline void qb_ta_sma_run(qb_ta_sma_t *s, const double *x, double *out, size_t n) {
     double *ring = s->ring, total = s->total;
-    int p = s->p, pos = s->pos;
+    const int p = s->p;
+    int pos = s->pos;
     int64_t cnt = s->n;
-    for (size_t k = 0; k < n; k++) out[k] = qb_ta_sma_step(ring, p, &pos, &total, &cnt, x[k]);
+    for (size_t k = 0; k < n; k++) {
+        ring[pos] = x[k];
+        if (++pos == p) pos = 0;
+        total += x[k];
+        if (cnt++ < p - 1) {
+            out[k] = NAN;
+        } else {
+            out[k] = total; /* divided below */
+            total -= ring[pos];
+        }
+    }
+    const double dp = (double)p;
+    const qb_ta_v2d vp = {dp, dp};
+    size_t k = 0;
+    for (; k + 2 <= n; k += 2) {
+        qb_ta_v2d v;
+        memcpy(&v, &out[k], sizeof v);
+        v = v / vp;
+        memcpy(&out[k], &v, sizeof v);
+    }
+    for (; k < n; k++) out[k] = out[k] / dp;
     s->total = total;
     s->pos = pos;
     s->n = cnt;
+}
+
+/* qb_ta_sma_run on two SMAs of the same inputs at once (a and b distinct):
+ * each running sum is a chain of dependent adds (latency bound), so one
+ * loop over both overlaps the two chains. Each SMA's operations are the
+ * ones qb_ta_sma_run does, in the same order: the same bits. */
+static inline void qb_ta_sma_run2(qb_ta_sma_t *a, qb_ta_sma_t *b, const double *x,
+                                  double *out_a, double *out_b, size_t n) {
+    double *ra = a->ring, *rb = b->ring, ta = a->total, tb = b->total;
+    const int pa = a->p, pb = b->p;
+    int qa = a->pos, qb = b->pos;
+    int64_t ca = a->n, cb = b->n;
+    for (size_t k = 0; k < n; k++) {
+        const double v = x[k];
+        ra[qa] = v;
+        rb[qb] = v;
+        if (++qa == pa) qa = 0;
+        if (++qb == pb) qb = 0;
+        ta += v;
+        tb += v;
+        if (ca++ < pa - 1) {
+            out_a[k] = NAN;
+        } else {
+            out_a[k] = ta;
+            ta -= ra[qa];
+        }
+        if (cb++ < pb - 1) {
+            out_b[k] = NAN;
+        } else {
+            out_b[k] = tb;
+            tb -= rb[qb];
+        }
+    }
+    const qb_ta_v2d va = {(double)pa, (double)pa}, vb = {(double)pb, (double)pb};
+    size_t k = 0;
+    for (; k + 2 <= n; k += 2) {
+        qb_ta_v2d u, w;
+        memcpy(&u, &out_a[k], sizeof u);
+        memcpy(&w, &out_b[k], sizeof w);
+        u = u / va;
+        w = w / vb;
+        memcpy(&out_a[k], &u, sizeof u);
+        memcpy(&out_b[k], &w, sizeof w);
+    }
+    for (; k < n; k++) {
+        out_a[k] = out_a[k] / (double)pa;
+        out_b[k] = out_b[k] / (double)pb;
+    }
+    a->total = ta;
+    a->pos = qa;
+    a->n = ca;
+    b->total = tb;
+    b->pos = qb;
+    b->n = cb;
 }
 
 /* ---- EMA ------------------------------------------------------------------ */
