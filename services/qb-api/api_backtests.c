@@ -701,25 +701,13 @@ static cJSON *metrics_display(const char *exact, qb_bt_metrics_t *m) {
     return cJSON_Parse(buf);
 }
 
-static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The stored request (bytea as hex text) as JSON; NULL when unreadable. */
-static cJSON *request_json(const char *hex) {
-    size_t n = strlen(hex) / 2;
-    uint8_t *b = malloc(n ? n : 1);
+/* The stored request (bytea in its text form) as JSON; NULL when unreadable. */
+static cJSON *request_json(const char *text) {
+    size_t n = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)text, &n);
     if (!b) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int a = hexval(hex[2 * i]), c = hexval(hex[2 * i + 1]);
-        if (a < 0 || c < 0) {
-            free(b);
-            return NULL;
-        }
-        b[i] = (uint8_t)(a * 16 + c);
-    }
     Qb__V1__BacktestRequest *rq = qb__v1__backtest_request__unpack(NULL, n, b);
-    free(b);
+    PQfreemem(b);
     if (!rq) return NULL;
     cJSON *j = qb_pbjson_to_cjson(&rq->base, QB_PBJSON_OMIT_DEFAULTS);
     qb__v1__backtest_request__free_unpacked(rq, NULL);
@@ -806,8 +794,8 @@ static void h_backtests_list(api_req_t *r) {
 static cJSON *run_get(api_req_t *r, const char *run, int request) {
     const char *p[] = {run};
     PGresult *res = api_query(r,
-                              "SELECT " RUN_COLS ", r.load_ms, r.run_ms, encode(r.request, "
-                              "'hex') AS request FROM backtest.runs r WHERE r.run_id = $1",
+                              "SELECT " RUN_COLS ", r.load_ms, r.run_ms, r.request "
+                              "FROM backtest.runs r WHERE r.run_id = $1",
                               1, p);
     if (!res) return NULL;
     cJSON *o = NULL;

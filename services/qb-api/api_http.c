@@ -91,8 +91,6 @@ typedef struct req_ctx_s {
     char pbuf[1024];     /* path placeholder values and names */
 } req_ctx_t;
 
-static api_t *g_api; /* for api_now_ns & friends that take no api */
-
 int64_t api_now_ns(void) { return (int64_t)qb_time_now(); }
 const api_cfg_t *api_cfg(const api_t *a) { return &a->cfg; }
 const qb_jwt_keys_t *api_jwt_keys(const api_t *a) { return a->keys; }
@@ -1100,7 +1098,6 @@ api_t *api_new(const api_cfg_t *cfg, const char *pg_dsn, const char *redis_url, 
         "Connections closed for making no progress (QB_API_CONN_TIMEOUT_S), stalled streams too",
         NULL);
     if (!(a->hub = api_hub_new(cfg, errstr, errstr_size))) goto fail;
-    g_api = a;
     return a;
 fail:
     api_destroy(a);
@@ -1162,7 +1159,6 @@ void api_destroy(api_t *a) {
     free(a->tls_cert_pem);
     free(a->tls_key_pem);
     pthread_mutex_destroy(&a->kc_mu);
-    if (g_api == a) g_api = NULL;
     free(a);
 }
 

@@ -98,25 +98,13 @@ static cJSON *dec_json(int64_t v) {
     return cJSON_CreateRaw(b);
 }
 
-static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* An ExecutionReport stored as hex text -> JSON; NULL when unreadable. */
-static cJSON *report_json(const char *hex) {
-    size_t n = strlen(hex) / 2;
-    uint8_t *b = malloc(n ? n : 1);
+/* A stored ExecutionReport (bytea in its text form) -> JSON; NULL when unreadable. */
+static cJSON *report_json(const char *text) {
+    size_t n = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)text, &n);
     if (!b) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int a = hexval(hex[2 * i]), c = hexval(hex[2 * i + 1]);
-        if (a < 0 || c < 0) {
-            free(b);
-            return NULL;
-        }
-        b[i] = (uint8_t)(a * 16 + c);
-    }
     Qb__V1__ExecutionReport *x = qb__v1__execution_report__unpack(NULL, n, b);
-    free(b);
+    PQfreemem(b);
     if (!x) return NULL;
     cJSON *o = cJSON_CreateObject();
     char buf[64], tb[48] = "";
@@ -311,8 +299,8 @@ static void h_orders_get(api_req_t *r) {
     PQclear(res);
     /* reports: execution's, or the rejection qb-risk sent */
     if (!(res = api_query(r,
-                          "SELECT encode(payload, 'hex') FROM trading.reports WHERE order_id = "
-                          "$1::uuid UNION ALL SELECT encode(msg, 'hex') FROM risk.orders WHERE "
+                          "SELECT payload FROM trading.reports WHERE order_id = "
+                          "$1::uuid UNION ALL SELECT msg FROM risk.orders WHERE "
                           "order_id = $1::uuid AND NOT approved AND topic LIKE '%exec.reports'",
                           1, q)))
         goto fail;

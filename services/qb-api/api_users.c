@@ -442,25 +442,11 @@ void h_audit_list(api_req_t *r) {
                  2, p, limit, "audit_id");
         return;
     }
-    PGresult *res = api_query_rw(
-        r,
-        "SELECT audit_id, at, user_id::text AS user_id, actor, key_id::text AS key_id, action, "
-        "target, detail FROM api.audit WHERE ($1::bigint IS NULL OR audit_id < $1::bigint) "
-        "ORDER BY audit_id DESC LIMIT $2::int",
-        2, p);
-    if (!res) return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "items", api_pg_rows_json(res));
-    int n = PQntuples(res);
-    if (n == limit) {
-        char enc[128];
-        api_cursor_encode(PQgetvalue(res, n - 1, 0), enc, sizeof enc);
-        cJSON_AddStringToObject(o, "next_cursor", enc);
-    } else {
-        cJSON_AddNullToObject(o, "next_cursor");
-    }
-    PQclear(res);
-    api_json(r, 200, o);
+    api_rows(r,
+             "SELECT audit_id, at, user_id::text AS user_id, actor, key_id::text AS key_id, "
+             "action, target, detail FROM api.audit WHERE ($1::bigint IS NULL OR audit_id < "
+             "$1::bigint) ORDER BY audit_id DESC LIMIT $2::int",
+             2, p, limit, "audit_id");
 }
 
 /* ---- bootstrap ------------------------------------------------------------------------------------ */

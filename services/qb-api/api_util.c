@@ -307,7 +307,6 @@ static PGresult *query_on(api_req_t *r, qb_store_t *st, const char *name, const 
         QB_ERROR("query failed (%s): %s", state, err);
         api_error(r, 500, NULL, "database error");
     }
-    (void)e;
     return NULL;
 }
 
