@@ -95,8 +95,11 @@ sleep 1
 for s in "${SYMS[@]}"; do
   for d in B C; do QB_PG_DSN="$(dsn $d)" "$QBCTL" import --csv "$T/$s.csv" --symbol "$s" --no-publish >/dev/null || fail "import $s into $d"; done
 done
+# A pause after each symbol keeps the stream going long enough to kill B in
+# its middle (an import of 1,200 bars takes milliseconds).
 ( for s in "${SYMS[@]}"; do
     QB_PG_DSN="$(dsn A)" "$QBCTL" import --csv "$T/$s.csv" --symbol "$s" >/dev/null || exit 1
+    sleep 0.7
   done ) &
 imp=$!
 TOTAL=$((6 * NB))
