@@ -198,7 +198,8 @@ qb_err_t qb_jwt_verify(const qb_jwt_keys_t *k, const char *token, int64_t now_s,
  * now_ms older than the bucket's last refill refills nothing). One Lua EVAL:
  * read hash {t: tokens, ms: last refill}, refill, take, write back, PEXPIRE
  * to the time a drained bucket needs to refill fully + 1 s (an expired
- * bucket is a full one, so nothing is lost).
+ * bucket is a full one, so nothing is lost). Sent as EVALSHA (the script's
+ * SHA-1), with one EVAL when Redis does not know it yet.
  * Outputs (each may be NULL): *allowed 1/0; *retry_after_ms 0 when allowed,
  * else the wait until one token is there (> 0); *remaining the tokens left.
  * On error they are 0 and the error is the cache's: QB_ERR_UNAVAILABLE when
@@ -207,5 +208,21 @@ qb_err_t qb_jwt_verify(const qb_jwt_keys_t *k, const char *token, int64_t now_s,
 qb_err_t qb_ratelimit_take(qb_cache_t *c, const char *key, double rate_per_s, double burst,
                            int64_t now_ms, int *allowed, int64_t *retry_after_ms,
                            double *remaining, char *errstr, size_t errstr_size);
+
+/* The same take in two halves, for sending it in one round trip with other
+ * commands (qb_cache_pipeline): qb_ratelimit_cmd fills `cmd` (argv points
+ * into it; same argument checks) with an EVALSHA of the script, and
+ * qb_ratelimit_reply reads the reply. A reply "NOSCRIPT" (Redis restarted
+ * or was flushed) gives QB_ERR_NOT_FOUND: call qb_ratelimit_take, whose
+ * EVAL loads the script again. */
+typedef struct qb_ratelimit_cmd_s {
+    qb_cache_cmd_t cmd;
+    const char *argv[8];
+    char rate[32], burst[32], now[24], ttl[24];
+} qb_ratelimit_cmd_t;
+qb_err_t qb_ratelimit_cmd(qb_ratelimit_cmd_t *rc, const char *key, double rate_per_s,
+                          double burst, int64_t now_ms, char *errstr, size_t errstr_size);
+qb_err_t qb_ratelimit_reply(const redisReply *r, int *allowed, int64_t *retry_after_ms,
+                            double *remaining, char *errstr, size_t errstr_size);
 
 #endif

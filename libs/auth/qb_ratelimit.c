@@ -1,4 +1,5 @@
-/* qb_ratelimit.c — token bucket in Redis, one atomic Lua EVAL per take.
+/* qb_ratelimit.c — token bucket in Redis, one atomic Lua script per take
+ * (EVALSHA; EVAL once when Redis lacks the script).
  *
  * State per key: a hash {t = tokens (float), ms = time of last refill}. The
  * script refills from the caller's now_ms (so tests are deterministic and
@@ -16,9 +17,12 @@
  * retry time (0.002 tokens short at 2/s is 1 ms, not 1.0000000000000009
  * rounded up to 2). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "auth/qb_auth.h"
 
@@ -50,13 +54,22 @@ static const char rl_script[] =
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "return {allowed, retry, ts}\n";
 
-qb_err_t qb_ratelimit_take(qb_cache_t *c, const char *key, double rate_per_s, double burst,
-                           int64_t now_ms, int *allowed, int64_t *retry_after_ms,
-                           double *remaining, char *errstr, size_t errstr_size) {
-    if (allowed) *allowed = 0;
-    if (retry_after_ms) *retry_after_ms = 0;
-    if (remaining) *remaining = 0;
-    if (!c || !key || !*key)
+static char rl_sha[41];
+static pthread_once_t rl_sha_once = PTHREAD_ONCE_INIT;
+
+static void rl_sha_init(void) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(rl_script, strlen(rl_script), md, &len, EVP_sha1(), NULL) != 1 || len != 20)
+        return; /* rl_sha stays "": EVAL every time */
+    for (unsigned i = 0; i < 20; i++) snprintf(rl_sha + 2 * i, 3, "%02x", md[i]);
+}
+
+/* argv for EVALSHA (sha) or EVAL (!sha) */
+static qb_err_t rl_build(qb_ratelimit_cmd_t *rc, const char *key, double rate_per_s,
+                         double burst, int64_t now_ms, int sha, char *errstr,
+                         size_t errstr_size) {
+    if (!key || !*key)
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_ratelimit_take: NULL or empty key");
     if (!isfinite(rate_per_s) || rate_per_s <= 0 || !isfinite(burst) || burst < 1 ||
         burst > 1e12 || rate_per_s > 1e12)
@@ -66,36 +79,84 @@ qb_err_t qb_ratelimit_take(qb_cache_t *c, const char *key, double rate_per_s, do
     if (now_ms < 0 || now_ms > ((int64_t)1 << 53))
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
                           "qb_ratelimit_take: now_ms out of range");
+    pthread_once(&rl_sha_once, rl_sha_init);
     double ttl_d = ceil(burst * 1000.0 / rate_per_s) + 1000.0;
     int64_t ttl = ttl_d > 9e15 ? (int64_t)9e15 : (int64_t)ttl_d;
-    char rate_s[32], burst_s[32], now_s[24], ttl_s[24];
-    snprintf(rate_s, sizeof(rate_s), "%.17g", rate_per_s);
-    snprintf(burst_s, sizeof(burst_s), "%.17g", burst);
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)now_ms);
-    snprintf(ttl_s, sizeof(ttl_s), "%lld", (long long)ttl);
-    const char *argv[8] = {"EVAL", rl_script, "1", key, rate_s, burst_s, now_s, ttl_s};
-    redisReply *r = NULL;
-    qb_err_t err = qb_cache_command_argv(c, 8, argv, NULL, &r, errstr, errstr_size);
-    if (err != QB_OK) return err;
+    snprintf(rc->rate, sizeof(rc->rate), "%.17g", rate_per_s);
+    snprintf(rc->burst, sizeof(rc->burst), "%.17g", burst);
+    snprintf(rc->now, sizeof(rc->now), "%lld", (long long)now_ms);
+    snprintf(rc->ttl, sizeof(rc->ttl), "%lld", (long long)ttl);
+    sha = sha && rl_sha[0];
+    rc->argv[0] = sha ? "EVALSHA" : "EVAL";
+    rc->argv[1] = sha ? rl_sha : rl_script;
+    rc->argv[2] = "1";
+    rc->argv[3] = key;
+    rc->argv[4] = rc->rate;
+    rc->argv[5] = rc->burst;
+    rc->argv[6] = rc->now;
+    rc->argv[7] = rc->ttl;
+    rc->cmd.argc = 8;
+    rc->cmd.argv = rc->argv;
+    rc->cmd.argvlen = NULL;
+    return QB_OK;
+}
+
+qb_err_t qb_ratelimit_cmd(qb_ratelimit_cmd_t *rc, const char *key, double rate_per_s,
+                          double burst, int64_t now_ms, char *errstr, size_t errstr_size) {
+    if (!rc) return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_ratelimit_cmd: NULL");
+    return rl_build(rc, key, rate_per_s, burst, now_ms, 1, errstr, errstr_size);
+}
+
+qb_err_t qb_ratelimit_reply(const redisReply *r, int *allowed, int64_t *retry_after_ms,
+                            double *remaining, char *errstr, size_t errstr_size) {
+    if (allowed) *allowed = 0;
+    if (retry_after_ms) *retry_after_ms = 0;
+    if (remaining) *remaining = 0;
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        if (!strncmp(r->str, "NOSCRIPT", 8))
+            return qb_err_set(errstr, errstr_size, QB_ERR_NOT_FOUND,
+                              "rate limit script not loaded in Redis");
+        return qb_err_set(errstr, errstr_size, QB_ERR_REDIS, "rate limit script: %.*s",
+                          (int)r->len, r->str);
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
-        r->element[2]->type != REDIS_REPLY_STRING) {
-        int type = r ? r->type : -1;
-        if (r) freeReplyObject(r);
+        r->element[2]->type != REDIS_REPLY_STRING)
         return qb_err_set(errstr, errstr_size, QB_ERR_REDIS,
-                          "rate limit script: unexpected reply (type %d)", type);
-    }
+                          "rate limit script: unexpected reply (type %d)", r ? r->type : -1);
     char *end = NULL;
     double rem = strtod(r->element[2]->str, &end);
-    int ok = end && end != r->element[2]->str && *end == '\0';
-    int a = r->element[0]->integer == 1;
-    int64_t retry = (int64_t)r->element[1]->integer;
-    freeReplyObject(r);
-    if (!ok)
+    if (!end || end == r->element[2]->str || *end != '\0')
         return qb_err_set(errstr, errstr_size, QB_ERR_REDIS,
                           "rate limit script: bad token count");
+    int a = r->element[0]->integer == 1;
     if (allowed) *allowed = a;
-    if (retry_after_ms) *retry_after_ms = a ? 0 : retry;
+    if (retry_after_ms) *retry_after_ms = a ? 0 : (int64_t)r->element[1]->integer;
     if (remaining) *remaining = rem;
     return QB_OK;
+}
+
+qb_err_t qb_ratelimit_take(qb_cache_t *c, const char *key, double rate_per_s, double burst,
+                           int64_t now_ms, int *allowed, int64_t *retry_after_ms,
+                           double *remaining, char *errstr, size_t errstr_size) {
+    if (allowed) *allowed = 0;
+    if (retry_after_ms) *retry_after_ms = 0;
+    if (remaining) *remaining = 0;
+    if (!c)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_ratelimit_take: NULL cache");
+    qb_ratelimit_cmd_t rc;
+    qb_err_t err;
+    for (int sha = 1; sha >= 0; sha--) {
+        if ((err = rl_build(&rc, key, rate_per_s, burst, now_ms, sha, errstr, errstr_size)))
+            return err;
+        redisReply *r = NULL;
+        char e2[256] = "";
+        err = qb_cache_command_argv(c, rc.cmd.argc, rc.cmd.argv, NULL, &r, e2, sizeof e2);
+        if (err == QB_ERR_REDIS && sha && strstr(e2, "NOSCRIPT")) continue; /* EVAL loads it */
+        if (err != QB_OK) return qb_err_set(errstr, errstr_size, err, "%s", e2);
+        err = qb_ratelimit_reply(r, allowed, retry_after_ms, remaining, errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    return qb_err_set(errstr, errstr_size, QB_ERR_REDIS, "rate limit script: NOSCRIPT after EVAL");
 }

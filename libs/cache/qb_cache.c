@@ -603,3 +603,46 @@ qb_err_t qb_cache_command_argv(qb_cache_t *c, int argc, const char **argv,
     else freeReplyObject(r);
     return QB_OK;
 }
+
+qb_err_t qb_cache_pipeline(qb_cache_t *c, int n, const qb_cache_cmd_t *cmds,
+                           redisReply **replies, char *errstr, size_t errstr_size) {
+    if (!c || n < 1 || !cmds || !replies)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "qb_cache_pipeline: bad argument");
+    for (int i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (cmds[i].argc < 1 || !cmds[i].argv || !cmds[i].argv[0])
+            return qb_err_set(errstr, errstr_size, QB_ERR_INVALID,
+                              "qb_cache_pipeline: command %d is empty", i);
+    }
+    qb_err_t err = cache_ensure(c, errstr, errstr_size);
+    if (err) return cache_fail(c, err);
+    qb_cache_sigpipe_t sp;
+    cache_sigpipe_block(&sp);
+    int i = 0, ok = 1;
+    for (; i < n && ok; i++)
+        ok = redisAppendCommandArgv(c->ctx, cmds[i].argc, cmds[i].argv, cmds[i].argvlen) ==
+             REDIS_OK;
+    for (i = 0; i < n && ok; i++) {
+        void *r = NULL;
+        ok = redisGetReply(c->ctx, &r) == REDIS_OK && r;
+        replies[i] = r;
+    }
+    int saved_errno = errno;
+    cache_sigpipe_restore(&sp);
+    qb_counter_add(c->m_commands, (uint64_t)n);
+    if (ok) return QB_OK;
+    for (i = 0; i < n; i++) {
+        if (replies[i]) freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+    char why[256];
+    int timed_out = c->ctx->err == REDIS_ERR_IO &&
+                    (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
+    snprintf(why, sizeof(why), "%s%s", timed_out ? "command timed out: " : "",
+             c->ctx->err ? c->ctx->errstr : "out of memory");
+    cache_drop(c, why); /* the stream's position is unknown: never reuse it */
+    return cache_fail(c, qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE,
+                                    "redis connection lost during a pipeline of %d (they may or "
+                                    "may not have run): %s",
+                                    n, why));
+}

@@ -104,4 +104,19 @@ qb_err_t qb_cache_command_argv(qb_cache_t *c, int argc, const char **argv,
                                const size_t *argvlen, redisReply **reply, char *errstr,
                                size_t errstr_size);
 
+/* Several commands in one round trip (pipelined: all written, then all
+ * replies read). replies[i] receives the reply to cmds[i], owned by the
+ * caller (freeReplyObject); an error reply from the server is handed over
+ * as it is (type REDIS_REPLY_ERROR), so one refused command does not hide
+ * the others' answers. QB_ERR_UNAVAILABLE when the connection failed
+ * (every replies[i] NULL; the commands may or may not have run),
+ * QB_ERR_INVALID for bad arguments. */
+typedef struct qb_cache_cmd_s {
+    int argc;
+    const char **argv;
+    const size_t *argvlen; /* may be NULL: C strings */
+} qb_cache_cmd_t;
+qb_err_t qb_cache_pipeline(qb_cache_t *c, int n, const qb_cache_cmd_t *cmds,
+                           redisReply **replies, char *errstr, size_t errstr_size);
+
 #endif

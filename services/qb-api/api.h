@@ -64,6 +64,8 @@ typedef struct api_cfg_s {
     const char *tls_key;      /* QB_API_TLS_KEY (PEM file) */
     int64_t max_body;         /* QB_API_MAX_BODY bytes */
     int64_t max_conns;        /* QB_API_MAX_CONNECTIONS */
+    int64_t http_threads;     /* QB_API_HTTP_THREADS: event-loop threads (epoll each) */
+    int64_t handler_threads;  /* QB_API_HANDLER_THREADS: threads running blocking handlers */
     int64_t pg_pool;          /* QB_API_PG_POOL connections (read-only role) */
     int64_t redis_pool;       /* QB_API_REDIS_POOL connections */
     int64_t access_ttl_s;     /* QB_API_ACCESS_TTL_S */
@@ -129,6 +131,13 @@ struct api_route_s {
 #define API_R_STREAM 0x1   /* SSE: access_token query parameter accepted */
 #define API_R_NO_RATE 0x2  /* not rate limited (login: limited per address instead) */
 #define API_R_RAW 0x4      /* handler answers with a non-JSON body (HTML, CSV) */
+#define API_R_INLINE 0x8   /* quick handler (memory, Redis): runs on the HTTP event-loop
+                            * thread itself; every other route is handed to a handler
+                            * thread while its connection is suspended (api_http.c) */
+#define API_R_LIMIT_WITH_REDIS 0x10 /* read-only route whose handler calls api_redis_cmd:
+                            * the rate-limit bucket goes in the same Redis round trip as the
+                            * handler's first command (checked after the handler when it
+                            * sent none, its answer then replaced by the 429) */
 
 const api_route_t *api_routes(size_t *n);
 
@@ -161,6 +170,8 @@ struct api_req_s {
     qb_store_t *pg_ro, *pg_rw;
     qb_cache_t *redis;
     char errbuf[512];
+    int rl_pending;               /* API_R_LIMIT_WITH_REDIS: bucket not checked yet */
+    char rl_key[128];
     /* SSE (route flag API_R_STREAM): the handler fills this and the server
      * streams instead of sending resp */
     void *stream;
@@ -246,6 +257,13 @@ int api_cursor_decode(api_req_t *r, const char *cursor, char *out, size_t out_si
 
 /* ---- Redis ------------------------------------------------------------------------------ */
 qb_cache_t *api_redis(api_req_t *r); /* NULL when the pool is exhausted (no answer set) */
+/* One command on the request's Redis connection (as qb_cache_command_argv),
+ * with the pending rate-limit check of an API_R_LIMIT_WITH_REDIS route sent
+ * in the same round trip. When the bucket refuses (or the limiter fails
+ * closed) the answer is already set (429 / 503), *reply is NULL and
+ * QB_ERR_RANGE is returned: the handler returns without answering. */
+qb_err_t api_redis_cmd(api_req_t *r, int argc, const char **argv, redisReply **reply,
+                       char *errstr, size_t errstr_size);
 
 /* ---- Kafka ------------------------------------------------------------------------------- */
 /* Publish and wait for the broker's acknowledgement (up to 5 s): a 202 the

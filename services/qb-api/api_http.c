@@ -1,7 +1,21 @@
-/* api_http.c — the gateway's HTTP server: libmicrohttpd, one thread per
- * connection, the route table, authentication, authorisation, rate limits,
- * CORS, request validation, the dashboard's static files and per-route
- * metrics. See api.h for what a handler may rely on.
+/* api_http.c — the gateway's HTTP server: libmicrohttpd, the route table,
+ * authentication, authorisation, rate limits, CORS, request validation, the
+ * dashboard's static files and per-route metrics. See api.h for what a
+ * handler may rely on.
+ *
+ * Threads: QB_API_HTTP_THREADS event loops (libmicrohttpd's epoll thread
+ * pool, each serving its share of the connections; default two per core, as
+ * an inline handler waits for its Redis answer on the loop) parse requests
+ * and send answers; nothing slower than Redis runs there. A route flagged
+ * API_R_INLINE
+ * (quotes, health, the OpenAPI document, opening a stream: memory and
+ * Redis only) is answered on the event loop itself. Every other request is
+ * handed to one of QB_API_HANDLER_THREADS handler threads (a FIFO queue)
+ * with its connection suspended (MHD_suspend_connection), so a PostgreSQL
+ * query, a Kafka acknowledgement or a 600k-round password hash holds up
+ * only its own request; the handler thread resumes the connection and the
+ * event loop sends the answer. Open streams are suspended while they have
+ * nothing to send (api_sse.c), so they cost no thread.
  *
  * Request life: the access handler is called (1) with the headers: a
  * request context is made; (2..n) with chunks of the body: appended up to
@@ -23,7 +37,10 @@
  *
  * Rate limit: one token bucket per principal (API key id, else user id,
  * else the client address) in Redis (qb_ratelimit_take: atomic Lua), rate
- * QB_API_RATE_PER_S and burst QB_API_RATE_BURST. 429 with Retry-After
+ * QB_API_RATE_PER_S and burst QB_API_RATE_BURST. Checked before the
+ * handler, except on read-only routes flagged API_R_LIMIT_WITH_REDIS (the
+ * quotes), whose handler's first Redis command carries the bucket's in the
+ * same round trip (api_redis_cmd: one round trip per quote, not two). 429 with Retry-After
  * (seconds, rounded up) and X-RateLimit-Remaining. Redis unreachable:
  * allowed when QB_API_RATE_FAIL_OPEN (default; counted in
  * qb_api_ratelimit_unavailable_total), else 503. */
@@ -81,10 +98,22 @@ struct api_s {
     route_metrics_t other; /* 404, static files, preflight */
     qb_counter_t *rl_refused, *rl_unavail, *auth_fail, *conn_timeouts;
     char *tls_cert_pem, *tls_key_pem;
+    /* handler threads and their queue */
+    pthread_t *hth;
+    int nhth;
+    pthread_mutex_t jq_mu;
+    pthread_cond_t jq_cv;
+    struct req_ctx_s *jq_head, *jq_tail;
+    int jq_stop;
+    qb_gauge_t *jq_len;
 };
+
+enum { RQ_NEW, RQ_QUEUED, RQ_DONE };
 
 typedef struct req_ctx_s {
     api_req_t r;
+    int phase;           /* RQ_*: a handed-off request is RQ_DONE when its answer is ready */
+    struct req_ctx_s *jq_next;
     size_t dropped;      /* body bytes over the limit */
     int64_t start_ns;
     route_metrics_t *rm;
@@ -575,25 +604,18 @@ static int authenticate(api_req_t *r) {
 }
 
 /* ---- rate limit -------------------------------------------------------------------------- */
-static int rate_limit(api_req_t *r, const char *client_ip) {
-    api_t *a = r->api;
-    if (a->cfg.rate_per_s <= 0) return 0;
-    char key[128];
+static void rl_key(api_req_t *r, const char *client_ip) {
     if (r->who.key_id[0])
-        snprintf(key, sizeof key, "qb:api:rl:key:%s", r->who.key_id);
+        snprintf(r->rl_key, sizeof r->rl_key, "qb:api:rl:key:%s", r->who.key_id);
     else if (r->who.user_id[0])
-        snprintf(key, sizeof key, "qb:api:rl:user:%s", r->who.user_id);
+        snprintf(r->rl_key, sizeof r->rl_key, "qb:api:rl:user:%s", r->who.user_id);
     else
-        snprintf(key, sizeof key, "qb:api:rl:ip:%s", client_ip);
-    qb_cache_t *c = api_redis(r);
-    int allowed = 1;
-    int64_t retry_ms = 0;
-    double remaining = 0;
-    char err[256];
-    qb_err_t e = c ? qb_ratelimit_take(c, key, a->cfg.rate_per_s, a->cfg.rate_burst,
-                                       api_now_ns() / 1000000, &allowed, &retry_ms, &remaining,
-                                       err, sizeof err)
-                   : QB_ERR_UNAVAILABLE;
+        snprintf(r->rl_key, sizeof r->rl_key, "qb:api:rl:ip:%s", client_ip);
+}
+
+/* The bucket's verdict (e: how asking it went) -> 0 go on, -1 answered. */
+static int rl_verdict(api_req_t *r, qb_err_t e, int allowed, int64_t retry_ms, double remaining) {
+    api_t *a = r->api;
     if (e != QB_OK) {
         qb_counter_inc(a->rl_unavail);
         if (a->cfg.rate_fail_open) return 0;
@@ -606,6 +628,8 @@ static int rate_limit(api_req_t *r, const char *client_ip) {
         qb_counter_inc(a->rl_refused);
         char ra[32];
         snprintf(ra, sizeof ra, "%lld", (long long)((retry_ms + 999) / 1000));
+        r->nextra = 0;
+        r->location[0] = 0;
         api_error(r, 429, NULL, "rate limit exceeded: %.0f requests per second, burst %.0f",
                   a->cfg.rate_per_s, a->cfg.rate_burst);
         api_header(r, "Retry-After", ra);
@@ -614,6 +638,63 @@ static int rate_limit(api_req_t *r, const char *client_ip) {
     }
     api_header(r, "X-RateLimit-Remaining", rem);
     return 0;
+}
+
+/* Take a token on its own round trip (r->rl_key set). */
+static int rate_limit_now(api_req_t *r) {
+    api_t *a = r->api;
+    r->rl_pending = 0;
+    qb_cache_t *c = api_redis(r);
+    int allowed = 1;
+    int64_t retry_ms = 0;
+    double remaining = 0;
+    char err[256];
+    qb_err_t e = c ? qb_ratelimit_take(c, r->rl_key, a->cfg.rate_per_s, a->cfg.rate_burst,
+                                       api_now_ns() / 1000000, &allowed, &retry_ms, &remaining,
+                                       err, sizeof err)
+                   : QB_ERR_UNAVAILABLE;
+    return rl_verdict(r, e, allowed, retry_ms, remaining);
+}
+
+qb_err_t api_redis_cmd(api_req_t *r, int argc, const char **argv, redisReply **reply,
+                       char *errstr, size_t errstr_size) {
+    *reply = NULL;
+    qb_cache_t *c = api_redis(r);
+    if (!c)
+        return qb_err_set(errstr, errstr_size, QB_ERR_UNAVAILABLE, "no Redis connection free");
+    api_t *a = r->api;
+    qb_ratelimit_cmd_t rc;
+    if (!r->rl_pending || qb_ratelimit_cmd(&rc, r->rl_key, a->cfg.rate_per_s, a->cfg.rate_burst,
+                                           api_now_ns() / 1000000, errstr,
+                                           errstr_size) != QB_OK)
+        return qb_cache_command_argv(c, argc, argv, NULL, reply, errstr, errstr_size);
+    qb_cache_cmd_t cmds[2] = {rc.cmd, {argc, argv, NULL}};
+    redisReply *reps[2];
+    qb_err_t e = qb_cache_pipeline(c, 2, cmds, reps, errstr, errstr_size);
+    if (e != QB_OK) return e; /* still pending: checked after the handler */
+    r->rl_pending = 0;
+    int allowed = 1;
+    int64_t retry_ms = 0;
+    double remaining = 0;
+    char err[256];
+    qb_err_t le = qb_ratelimit_reply(reps[0], &allowed, &retry_ms, &remaining, err, sizeof err);
+    freeReplyObject(reps[0]);
+    if (le == QB_ERR_NOT_FOUND) /* NOSCRIPT: Redis restarted; EVAL loads the script */
+        le = qb_ratelimit_take(c, r->rl_key, a->cfg.rate_per_s, a->cfg.rate_burst,
+                               api_now_ns() / 1000000, &allowed, &retry_ms, &remaining, err,
+                               sizeof err);
+    if (rl_verdict(r, le, allowed, retry_ms, remaining)) {
+        freeReplyObject(reps[1]);
+        return qb_err_set(errstr, errstr_size, QB_ERR_RANGE, "rate limited");
+    }
+    if (reps[1]->type == REDIS_REPLY_ERROR) {
+        e = qb_err_set(errstr, errstr_size, QB_ERR_REDIS, "redis %s: %.*s", argv[0],
+                       (int)reps[1]->len, reps[1]->str);
+        freeReplyObject(reps[1]);
+        return e;
+    }
+    *reply = reps[1];
+    return QB_OK;
 }
 
 /* ---- body --------------------------------------------------------------------------------- */
@@ -722,7 +803,8 @@ static const char *client_ip(struct MHD_Connection *c, char *buf, size_t n) {
     return buf;
 }
 
-static void dispatch(req_ctx_t *x) {
+/* Find the route (r->route stays NULL, the answer 404 or 405, when none). */
+static void route_find(req_ctx_t *x) {
     api_req_t *r = &x->r;
     api_t *a = r->api;
     size_t nroutes = a->nroutes;
@@ -750,6 +832,15 @@ static void dispatch(req_ctx_t *x) {
         return;
     }
     r->route = match;
+}
+
+/* Everything after routing: credentials, role, rate limit, parameters,
+ * body, the handler. */
+static void dispatch(req_ctx_t *x) {
+    api_req_t *r = &x->r;
+    api_t *a = r->api;
+    const api_route_t *match = r->route;
+    if (!match) return; /* route_find answered */
     char ip[64];
     client_ip(r->conn, ip, sizeof ip);
     if (x->dropped) {
@@ -771,11 +862,62 @@ static void dispatch(req_ctx_t *x) {
             return;
         }
     }
-    if (!(match->flags & API_R_NO_RATE) && rate_limit(r, ip)) return;
-    if (check_path_params(r) || check_query(r) || parse_body(r)) return;
+    if (!(match->flags & API_R_NO_RATE) && a->cfg.rate_per_s > 0) {
+        rl_key(r, ip);
+        r->rl_pending = 1;
+        if (!(match->flags & API_R_LIMIT_WITH_REDIS) && rate_limit_now(r)) return;
+    }
+    if (check_path_params(r) || check_query(r) || parse_body(r)) {
+        if (r->rl_pending) rate_limit_now(r); /* a refusal replaces the 400 */
+        return;
+    }
     r->status = 0;
     match->fn(r);
+    if (r->rl_pending) rate_limit_now(r); /* the handler sent nothing to Redis */
     if (!r->status && !r->stream) api_error(r, 500, NULL, "handler gave no answer");
+}
+
+/* ---- handler threads ------------------------------------------------------------------------ */
+static void *handler_main(void *arg) {
+    api_t *a = arg;
+    pthread_mutex_lock(&a->jq_mu);
+    for (;;) {
+        while (!a->jq_head && !a->jq_stop) pthread_cond_wait(&a->jq_cv, &a->jq_mu);
+        req_ctx_t *x = a->jq_head;
+        if (!x) break; /* stopping and drained */
+        a->jq_head = x->jq_next;
+        if (!a->jq_head) a->jq_tail = NULL;
+        pthread_mutex_unlock(&a->jq_mu);
+        qb_gauge_add(a->jq_len, -1);
+        dispatch(x);
+        x->phase = RQ_DONE;
+        MHD_resume_connection(x->r.conn); /* the event loop calls handle() again */
+        pthread_mutex_lock(&a->jq_mu);
+    }
+    pthread_mutex_unlock(&a->jq_mu);
+    return NULL;
+}
+
+/* Hand x to a handler thread, its connection suspended meanwhile. 0 when the
+ * threads are stopping (the caller runs the request itself). */
+static int handoff(api_t *a, req_ctx_t *x) {
+    pthread_mutex_lock(&a->jq_mu);
+    if (a->jq_stop || !a->nhth) {
+        pthread_mutex_unlock(&a->jq_mu);
+        return 0;
+    }
+    MHD_suspend_connection(x->r.conn); /* before a thread can resume it */
+    x->phase = RQ_QUEUED;
+    x->jq_next = NULL;
+    if (a->jq_tail)
+        a->jq_tail->jq_next = x;
+    else
+        a->jq_head = x;
+    a->jq_tail = x;
+    pthread_cond_signal(&a->jq_cv);
+    pthread_mutex_unlock(&a->jq_mu);
+    qb_gauge_add(a->jq_len, 1);
+    return 1;
 }
 
 static void add_common_headers(api_t *a, struct MHD_Response *resp, struct MHD_Connection *conn,
@@ -850,7 +992,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
     }
     if (!resp) {
-        dispatch(x);
+        if (x->phase == RQ_QUEUED) return MHD_YES; /* not expected: still with its thread */
+        if (x->phase == RQ_NEW) {
+            route_find(x);
+            if (r->route && !(r->route->flags & API_R_INLINE) && handoff(a, x))
+                return MHD_YES;
+            dispatch(x);
+        }
         if (r->stream) {
             resp = r->stream;
             status = 200;
@@ -1019,6 +1167,8 @@ api_t *api_new(const api_cfg_t *cfg, const char *pg_dsn, const char *redis_url, 
     if (!a) return NULL;
     a->cfg = *cfg;
     pthread_mutex_init(&a->kc_mu, NULL);
+    pthread_mutex_init(&a->jq_mu, NULL);
+    pthread_cond_init(&a->jq_cv, NULL);
     a->kc = calloc(KC_SLOTS, sizeof(kc_ent_t));
     a->redis_url = strdup(redis_url ? redis_url : "");
     a->dsn_ro = dsn_with(pg_dsn, "-c role=qb_api_reader -c default_transaction_read_only=on "
@@ -1097,6 +1247,8 @@ api_t *api_new(const api_cfg_t *cfg, const char *pg_dsn, const char *redis_url, 
         "qb_api_connections_timed_out_total",
         "Connections closed for making no progress (QB_API_CONN_TIMEOUT_S), stalled streams too",
         NULL);
+    a->jq_len = qb_metrics_gauge("qb_api_handler_queue",
+                                 "Requests waiting for a handler thread", NULL);
     if (!(a->hub = api_hub_new(cfg, errstr, errstr_size))) goto fail;
     return a;
 fail:
@@ -1112,8 +1264,19 @@ qb_err_t api_start(api_t *a, char *errstr, size_t errstr_size) {
     if (inet_pton(AF_INET, a->cfg.bind, &sa.sin_addr) != 1)
         return qb_err_set(errstr, errstr_size, QB_ERR_CONFIG,
                           "QB_API_BIND=%s: not an IPv4 address", a->cfg.bind);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    a->hth = calloc((size_t)a->cfg.handler_threads, sizeof *a->hth);
+    if (!a->hth) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "handler threads: out of memory");
+    for (int i = 0; i < (int)a->cfg.handler_threads; i++) {
+        if (pthread_create(&a->hth[i], NULL, handler_main, a) != 0)
+            return qb_err_set(errstr, errstr_size, QB_ERR_IO, "cannot start handler thread %d", i);
+        a->nhth++;
+    }
+    if (a->cfg.http_threads <= 0) { /* auto: two per core */
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        a->cfg.http_threads = nc > 0 ? (nc * 2 > 64 ? 64 : nc * 2) : 4;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (a->tls_cert_pem) flags |= MHD_USE_TLS;
     struct MHD_OptionItem ops[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
@@ -1122,6 +1285,7 @@ qb_err_t api_start(api_t *a, char *errstr, size_t errstr_size) {
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)a->cfg.conn_timeout_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)a->cfg.max_conns, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)a->cfg.http_threads, NULL},
         {a->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, a->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key_pem},
         {MHD_OPTION_END, 0, NULL}};
@@ -1139,8 +1303,16 @@ qb_err_t api_start(api_t *a, char *errstr, size_t errstr_size) {
 
 void api_destroy(api_t *a) {
     if (!a) return;
-    api_hub_stop(a->hub); /* open streams end, so their threads can finish */
-    if (a->d) MHD_stop_daemon(a->d); /* waits for the connection threads */
+    api_hub_stop(a->hub); /* open streams are resumed and end */
+    /* handler threads finish what is queued (resuming each connection),
+     * then exit; a request arriving meanwhile runs on its event loop */
+    pthread_mutex_lock(&a->jq_mu);
+    a->jq_stop = 1;
+    pthread_cond_broadcast(&a->jq_cv);
+    pthread_mutex_unlock(&a->jq_mu);
+    for (int i = 0; i < a->nhth; i++) pthread_join(a->hth[i], NULL);
+    free(a->hth);
+    if (a->d) MHD_stop_daemon(a->d); /* no connection is left suspended */
     api_hub_destroy(a->hub);
     if (a->prod && qb_producer_flush(a->prod, 5000) != QB_OK)
         QB_WARN("producer: not everything was delivered before exit");
@@ -1159,6 +1331,8 @@ void api_destroy(api_t *a) {
     free(a->tls_cert_pem);
     free(a->tls_key_pem);
     pthread_mutex_destroy(&a->kc_mu);
+    pthread_mutex_destroy(&a->jq_mu);
+    pthread_cond_destroy(&a->jq_cv);
     free(a);
 }
 

@@ -142,7 +142,8 @@ static int quote_from_reply(const redisReply *e, const char *const *tfs, quote_t
 }
 
 /* Look nq symbols up in Redis, ntf timeframes each (tfs); marks the found.
- * 0 when Redis could not answer (down, no connection): nothing marked. */
+ * 0 when Redis could not answer (down, no connection): nothing marked; -1
+ * when the request was rate limited (answered). */
 static int quotes_redis(api_req_t *r, quote_t *qs, size_t nq, const char *const *tfs,
                         int ntf) {
     qb_cache_t *c = api_redis(r);
@@ -170,13 +171,16 @@ static int quotes_redis(api_req_t *r, quote_t *qs, size_t nq, const char *const 
     argv[3 + nkeys] = nt;
     redisReply *rep = NULL;
     char err[256] = "";
-    qb_err_t e = quote_sha[0] ? qb_cache_command_argv(c, (int)argc, argv, NULL, &rep, err,
-                                                      sizeof err)
+    qb_err_t e = quote_sha[0] ? api_redis_cmd(r, (int)argc, argv, &rep, err, sizeof err)
                               : QB_ERR_REDIS;
     if (e == QB_ERR_REDIS && (!quote_sha[0] || strstr(err, "NOSCRIPT"))) {
         argv[0] = "EVAL";
         argv[1] = QUOTE_LUA;
-        e = qb_cache_command_argv(c, (int)argc, argv, NULL, &rep, err, sizeof err);
+        e = api_redis_cmd(r, (int)argc, argv, &rep, err, sizeof err);
+    }
+    if (e == QB_ERR_RANGE) { /* rate limited: answered */
+        ok = -1;
+        goto out;
     }
     if (e != QB_OK) {
         if (e != QB_ERR_UNAVAILABLE) QB_WARN("quote: Redis: %s", err);
@@ -299,7 +303,7 @@ static void h_quote(api_req_t *r) {
     const char *one[1];
     const char *const *tfs;
     int ntf = quote_tfs(r, one, &tfs);
-    quotes_redis(r, &q, 1, tfs, ntf);
+    if (quotes_redis(r, &q, 1, tfs, ntf) < 0) return;
     if (!q.found && !quotes_pg(r, &q, 1, tfs, ntf)) return;
     if (!q.found) {
         api_error(r, 404, "symbol", "no bar of %s%s%s", q.symbol, ntf == 1 ? " at " : "",
@@ -338,8 +342,7 @@ static void h_quotes(api_req_t *r) {
     const char *one[1];
     const char *const *tfs;
     int ntf = quote_tfs(r, one, &tfs);
-    quotes_redis(r, qs, nq, tfs, ntf);
-    if (!quotes_pg(r, qs, nq, tfs, ntf)) {
+    if (quotes_redis(r, qs, nq, tfs, ntf) < 0 || !quotes_pg(r, qs, nq, tfs, ntf)) {
         free(qs);
         return;
     }
@@ -923,13 +926,13 @@ const api_route_t api_routes_market[] = {
      R_QUOTE,
      {{"timeframe", API_P_ENUM, 0, 0, 0, TIMEFRAMES,
        "bar length (default: the finest of 1m 5m 15m 1h 1d held)"}},
-     0},
+     API_R_INLINE | API_R_LIMIT_WITH_REDIS},
     {"GET", "/api/v1/market/quotes", QB_ROLE_VIEWER, h_quotes, "market",
      "Latest bars of up to 100 symbols", 200, NULL, NULL,
      {{"symbols", API_P_LIST, 1, 0, QUOTE_BATCH_MAX, NULL, "comma-separated symbols"},
       {"timeframe", API_P_ENUM, 0, 0, 0, TIMEFRAMES,
        "bar length (default: the finest of 1m 5m 15m 1h 1d held)"}},
-     0},
+     API_R_INLINE | API_R_LIMIT_WITH_REDIS},
     {"GET", "/api/v1/market/bars/{symbol}", QB_ROLE_VIEWER, h_bars, "market",
      "Stored bars in time order, raw or adjusted on read for splits / dividends", 200, NULL,
      NULL,

@@ -59,8 +59,9 @@ void h_health(api_req_t *r) {
 const api_route_t api_routes_system[] = {
     {"GET", "/api/v1/health", QB_ROLE_NONE, h_health, "system",
      "Liveness of the gateway (no credentials needed)", 200, NULL,
-     "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"}}}", {{0}}, 0},
+     "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"}}}", {{0}},
+     API_R_INLINE},
     {"GET", "/api/v1/openapi.json", QB_ROLE_NONE, h_openapi, "system",
      "This API's OpenAPI 3 document, generated from the route table", 200, NULL, NULL, {{0}},
-     0},
+     API_R_INLINE},
     {0}};

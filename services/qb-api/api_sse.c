@@ -18,7 +18,13 @@
  * for backtests one run (run=).
  *
  * Each client is a cursor into the ring, so memory does not depend on how
- * many clients there are or how slow they are. A client that falls a whole
+ * many clients there are or how slow they are. A client with nothing to
+ * send is suspended (MHD_suspend_connection, under the hub's lock, on the
+ * hub's waiting list) and costs no thread; appending an event the client
+ * wants resumes it (a waiting client that does not want the event just has
+ * its cursor moved past it), and a timer thread resumes the ones whose
+ * heartbeat is due. Resuming happens outside the hub's lock, so the only
+ * lock order is hub -> libmicrohttpd. A client that falls a whole
  * ring behind (it reads slower than events come) is dropped (the stream
  * ends; qb_api_sse_dropped_total{reason="lapped"}); a client that reads
  * nothing at all stops the connection's writes and libmicrohttpd closes it
@@ -96,7 +102,10 @@ struct api_hub_s {
     volatile int stop;
     int64_t heartbeat_ms;
     int64_t max_clients;
-    int nclients;
+    int nclients;                 /* atomic */
+    struct sse_client_s *waiting; /* suspended clients (doubly linked) */
+    pthread_t hb_th;
+    int hb_started;
     reader_th_t readers[NSTREAMS * 2];
     int nreaders;
     qb_counter_t *events, *dropped_lapped, *too_big, *resets;
@@ -105,6 +114,10 @@ struct api_hub_s {
 
 typedef struct sse_client_s {
     api_hub_t *hub;
+    struct MHD_Connection *conn;
+    struct sse_client_s *wprev, *wnext;
+    int is_waiting;
+    int64_t hb_due_ms;      /* a heartbeat is written when idle until then */
     unsigned streams;       /* bit per STREAMS index */
     char **symbols;
     int nsymbols;
@@ -117,6 +130,89 @@ typedef struct sse_client_s {
 
 /* ---- the hub ---------------------------------------------------------------------------------- */
 static int64_t now_ms(void) { return qb_time_mono_ns() / 1000000; }
+static int client_wants(const struct sse_client_s *c, const ev_t *e);
+
+/* waiting list; hub lock held */
+static void wait_add(api_hub_t *h, sse_client_t *c) {
+    c->wprev = NULL;
+    c->wnext = h->waiting;
+    if (h->waiting) h->waiting->wprev = c;
+    h->waiting = c;
+    c->is_waiting = 1;
+}
+
+static void wait_del(api_hub_t *h, sse_client_t *c) {
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        h->waiting = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->is_waiting = 0;
+}
+
+/* Take the waiting clients `pick` selects off the list (hub lock held);
+ * they are resumed by resume_all after the lock is released. */
+typedef struct wake_s {
+    struct MHD_Connection *v[64];
+    size_t n;
+    struct MHD_Connection **more;
+    size_t nmore, capmore;
+} wake_t;
+
+static void wake_add(wake_t *w, struct MHD_Connection *c) {
+    if (w->n < 64) {
+        w->v[w->n++] = c;
+        return;
+    }
+    if (w->nmore == w->capmore) {
+        size_t cap = w->capmore ? w->capmore * 2 : 256;
+        struct MHD_Connection **nm = realloc(w->more, cap * sizeof *nm);
+        if (!nm) abort(); /* a suspended client left behind would hang its stream */
+        w->more = nm;
+        w->capmore = cap;
+    }
+    w->more[w->nmore++] = c;
+}
+
+static void wake_run(wake_t *w) {
+    for (size_t i = 0; i < w->n; i++) MHD_resume_connection(w->v[i]);
+    for (size_t i = 0; i < w->nmore; i++) MHD_resume_connection(w->more[i]);
+    free(w->more);
+}
+
+/* Heartbeats for suspended clients: resume those whose heartbeat is due. */
+static void *hb_main(void *arg) {
+    api_hub_t *h = arg;
+    int64_t tick = h->heartbeat_ms / 4;
+    if (tick > 250) tick = 250;
+    if (tick < 10) tick = 10;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += tick * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        wake_t w = {.n = 0};
+        int64_t now = now_ms();
+        for (sse_client_t *c = h->waiting, *nx; c; c = nx) {
+            nx = c->wnext;
+            if (h->stop || c->hb_due_ms <= now) {
+                wait_del(h, c);
+                wake_add(&w, c->conn);
+            }
+        }
+        pthread_mutex_unlock(&h->mu);
+        wake_run(&w);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
 
 static void hub_append(api_hub_t *h, int stream, const char *symbol, const char *key,
                        const char *json, size_t json_len) {
@@ -137,8 +233,18 @@ static void hub_append(api_hub_t *h, int stream, const char *symbol, const char 
     snprintf(e->key, sizeof e->key, "%s", key ? key : "");
     e->text = text;
     e->len = (size_t)n + json_len + 2;
-    pthread_cond_broadcast(&h->cv);
+    wake_t w = {.n = 0};
+    for (sse_client_t *c = h->waiting, *nx; c; c = nx) {
+        nx = c->wnext;
+        if (client_wants(c, e)) {
+            wait_del(h, c);
+            wake_add(&w, c->conn);
+        } else if (c->cursor + 1 == seq) {
+            c->cursor = seq; /* filtered out: it has seen everything up to here */
+        }
+    }
     pthread_mutex_unlock(&h->mu);
+    wake_run(&w);
     qb_counter_inc(h->events);
 }
 
@@ -236,6 +342,7 @@ api_hub_t *api_hub_new(const api_cfg_t *cfg, char *errstr, size_t errstr_size) {
     for (int i = 0; i < h->nreaders; i++)
         if (pthread_create(&h->readers[i].th, NULL, reader_main, &h->readers[i]) == 0)
             h->readers[i].started = 1;
+    if (pthread_create(&h->hb_th, NULL, hb_main, h) == 0) h->hb_started = 1;
     return h;
 }
 
@@ -243,8 +350,15 @@ void api_hub_stop(api_hub_t *h) {
     if (!h) return;
     pthread_mutex_lock(&h->mu);
     h->stop = 1;
+    wake_t w = {.n = 0};
+    while (h->waiting) { /* every stream ends: sse_read sees stop */
+        sse_client_t *c = h->waiting;
+        wait_del(h, c);
+        wake_add(&w, c->conn);
+    }
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
+    wake_run(&w);
 }
 
 void api_hub_destroy(api_hub_t *h) {
@@ -252,6 +366,7 @@ void api_hub_destroy(api_hub_t *h) {
     api_hub_stop(h);
     for (int i = 0; i < h->nreaders; i++)
         if (h->readers[i].started) pthread_join(h->readers[i].th, NULL);
+    if (h->hb_started) pthread_join(h->hb_th, NULL);
     for (uint64_t i = 0; i < h->cap; i++) free(h->ring[i].text);
     free(h->ring);
     pthread_mutex_destroy(&h->mu);
@@ -278,6 +393,7 @@ static void out_put(sse_client_t *c, const char *s, size_t n) {
     c->out_len += n;
 }
 
+/* libmicrohttpd asks for more of the stream (on its event-loop thread). */
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     sse_client_t *c = cls;
@@ -285,42 +401,35 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
         pthread_mutex_lock(&h->mu);
-        int64_t deadline = now_ms() + h->heartbeat_ms;
-        for (;;) {
-            if (h->stop) {
-                pthread_mutex_unlock(&h->mu);
-                return MHD_CONTENT_READER_END_OF_STREAM;
-            }
-            uint64_t oldest = h->next_seq > h->cap ? h->next_seq - h->cap : 1;
-            if (c->cursor + 1 < oldest) { /* lapped: events it never saw are gone */
-                pthread_mutex_unlock(&h->mu);
-                qb_counter_inc(h->dropped_lapped);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            while (c->cursor + 1 < h->next_seq) {
-                const ev_t *e = &h->ring[(c->cursor + 1) % h->cap];
-                if (client_wants(c, e)) {
-                    if (c->out_len + e->len > SSE_OUT_CAP) break;
-                    out_put(c, e->text, e->len);
-                }
-                c->cursor++;
-            }
-            if (c->out_len) break;
-            int64_t left = deadline - now_ms();
-            if (left <= 0) {
-                out_put(c, ": heartbeat\n\n", 13);
-                break;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->stop) {
+            pthread_mutex_unlock(&h->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
         }
+        uint64_t oldest = h->next_seq > h->cap ? h->next_seq - h->cap : 1;
+        if (c->cursor + 1 < oldest) { /* lapped: events it never saw are gone */
+            pthread_mutex_unlock(&h->mu);
+            qb_counter_inc(h->dropped_lapped);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        while (c->cursor + 1 < h->next_seq) {
+            const ev_t *e = &h->ring[(c->cursor + 1) % h->cap];
+            if (client_wants(c, e)) {
+                if (c->out_len + e->len > SSE_OUT_CAP) break;
+                out_put(c, e->text, e->len);
+            }
+            c->cursor++;
+        }
+        int64_t now = now_ms();
+        if (!c->out_len) {
+            if (now < c->hb_due_ms) { /* nothing to say yet: wait without a thread */
+                wait_add(h, c);
+                MHD_suspend_connection(c->conn);
+                pthread_mutex_unlock(&h->mu);
+                return 0;
+            }
+            out_put(c, ": heartbeat\n\n", 13);
+        }
+        c->hb_due_ms = now + h->heartbeat_ms;
         pthread_mutex_unlock(&h->mu);
     }
     size_t n = c->out_len - c->out_off;
@@ -330,12 +439,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     return (ssize_t)n;
 }
 
+/* The stream's connection closed. Never while suspended (a waiting client is
+ * resumed before the daemon stops), so it is on no list; no hub lock taken
+ * here, as libmicrohttpd may hold its own locks when it frees a response. */
 static void sse_free(void *cls) {
     sse_client_t *c = cls;
     api_hub_t *h = c->hub;
-    pthread_mutex_lock(&h->mu);
-    h->nclients--;
-    pthread_mutex_unlock(&h->mu);
+    __atomic_sub_fetch(&h->nclients, 1, __ATOMIC_SEQ_CST);
     qb_gauge_add(h->clients, -1);
     for (int i = 0; i < c->nsymbols; i++) free(c->symbols[i]);
     free(c->symbols);
@@ -377,27 +487,24 @@ void h_stream(api_req_t *r) {
                   bad);
         return;
     }
-    pthread_mutex_lock(&h->mu);
-    if (h->nclients >= h->max_clients) {
-        pthread_mutex_unlock(&h->mu);
+    if (__atomic_add_fetch(&h->nclients, 1, __ATOMIC_SEQ_CST) > h->max_clients) {
+        __atomic_sub_fetch(&h->nclients, 1, __ATOMIC_SEQ_CST);
         api_error(r, 503, NULL, "too many stream clients (QB_API_SSE_MAX_CLIENTS)");
         return;
     }
-    h->nclients++;
-    pthread_mutex_unlock(&h->mu);
     qb_gauge_add(h->clients, 1);
     sse_client_t *c = calloc(1, sizeof *c);
     if (c) c->out = malloc(SSE_OUT_CAP);
     if (!c || !c->out) {
         if (c) free(c);
-        pthread_mutex_lock(&h->mu);
-        h->nclients--;
-        pthread_mutex_unlock(&h->mu);
+        __atomic_sub_fetch(&h->nclients, 1, __ATOMIC_SEQ_CST);
         qb_gauge_add(h->clients, -1);
         api_error(r, 503, NULL, "out of memory");
         return;
     }
     c->hub = h;
+    c->conn = r->conn;
+    c->hb_due_ms = now_ms() + h->heartbeat_ms;
     c->streams = mask;
     const char *syms = api_q_str(r, "symbols");
     if (syms) {
@@ -466,5 +573,5 @@ const api_route_t api_routes_stream[] = {
       {"run", API_P_STRING, 0, 0, 100, NULL, "backtests: only this run id"},
       {"last_event_id", API_P_STRING, 0, 0, 64, NULL,
        "resume after this event id (as the Last-Event-ID header)"}},
-     API_R_STREAM},
+     API_R_STREAM | API_R_INLINE},
     {0}};
