@@ -93,6 +93,10 @@ static enum MHD_Result qb_admin_handle(void *cls, struct MHD_Connection *conn,
     (void)version; (void)upload_data; (void)con_cls;
     if (*upload_data_size) { *upload_data_size = 0; return MHD_YES; }
     qb_counter_inc(a->requests);
+    int st = 0;
+    char *sbody = NULL;
+    if (qb_svc_admin_dispatch(a->svc, method, url, &st, &sbody))
+        return qb_admin_reply(conn, (unsigned)st, "application/json", sbody);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return qb_admin_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
                               qb_admin_strdupf("{\"error\":{\"code\":\"method_not_allowed\","

@@ -19,5 +19,8 @@ void qb_admin_stop(qb_admin_t *a);
 
 /* Implemented in qb_svc.c: the /readyz body (malloc'd) and whether ready. */
 int qb_svc_ready_json(struct qb_svc_s *svc, char **body);
+/* Implemented in qb_svc.c: routes added by the service; 1 when taken. */
+int qb_svc_admin_dispatch(struct qb_svc_s *svc, const char *method, const char *url,
+                          int *status, char **body);
 
 #endif

@@ -52,6 +52,12 @@ struct qb_svc_s {
     qb_cache_t *probe_cache;
     qb_gauge_t *ready_gauge;
     volatile int migrated; /* qb_svc_migrate done (or not asked for) */
+    struct {
+        const char *method, *prefix;
+        qb_svc_admin_cb cb;
+        void *opaque;
+    } routes[8];
+    int nroutes; /* published with a release store after the entry is written */
 };
 
 /* Signal handlers may only flip this flag (one service per process). */
@@ -160,6 +166,37 @@ int qb_svc_check_ready(qb_svc_t *svc) {
     qb_gauge_set(svc->ready_gauge, all ? 1.0 : 0.0);
     pthread_mutex_unlock(&svc->run_lock);
     return all;
+}
+
+qb_err_t qb_svc_add_admin_route(qb_svc_t *svc, const char *method, const char *prefix,
+                                qb_svc_admin_cb cb, void *opaque) {
+    if (!svc || !method || !prefix || !cb) return QB_ERR_INVALID;
+    int n = svc->nroutes;
+    if (n >= (int)(sizeof svc->routes / sizeof svc->routes[0])) return QB_ERR_RANGE;
+    svc->routes[n].method = method;
+    svc->routes[n].prefix = prefix;
+    svc->routes[n].cb = cb;
+    svc->routes[n].opaque = opaque;
+    __atomic_store_n(&svc->nroutes, n + 1, __ATOMIC_RELEASE);
+    return QB_OK;
+}
+
+/* An admin request for a route added with qb_svc_add_admin_route: 1 when
+ * one took it (*status, *body set). */
+int qb_svc_admin_dispatch(qb_svc_t *svc, const char *method, const char *url, int *status,
+                          char **body);
+int qb_svc_admin_dispatch(qb_svc_t *svc, const char *method, const char *url, int *status,
+                          char **body) {
+    int n = __atomic_load_n(&svc->nroutes, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(svc->routes[i].method, method) ||
+            strncmp(url, svc->routes[i].prefix, strlen(svc->routes[i].prefix)))
+            continue;
+        *status = 500;
+        *body = svc->routes[i].cb(svc->routes[i].opaque, method, url, status);
+        return 1;
+    }
+    return 0;
 }
 
 /* JSON body for /readyz; returns 1 when ready. Caller frees *body. */

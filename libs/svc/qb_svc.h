@@ -102,6 +102,17 @@ typedef qb_err_t (*qb_svc_probe_cb)(void *opaque, char *errstr, size_t errstr_si
 void qb_svc_add_probe(qb_svc_t *svc, const char *name, qb_svc_probe_cb cb,
                       void *opaque);
 
+/* An extra admin endpoint (e.g. qb-bus's broker controls): requests whose
+ * method is `method` and whose path starts with `prefix` go to cb, which
+ * sets *status and returns a malloc'd JSON body (NULL: empty). The request
+ * body is ignored. At most 8 per service; register before serving traffic
+ * (the admin server reads the table without a lock). cb runs on the admin
+ * server's thread. */
+typedef char *(*qb_svc_admin_cb)(void *opaque, const char *method, const char *url,
+                                 int *status);
+qb_err_t qb_svc_add_admin_route(qb_svc_t *svc, const char *method, const char *prefix,
+                                qb_svc_admin_cb cb, void *opaque);
+
 /* The migrations step every service with a database does at start: adds the
  * "migrations" readiness probe (not ready until they are applied) and, when
  * `apply` is set, applies the migrations of QB_SQL_DIR through `store`,

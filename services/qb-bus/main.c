@@ -25,10 +25,18 @@
  * Production runs real Apache Kafka (docker-compose.yml, deploy/k8s) with
  * the same topic names and partition counts.
  *
+ * Fault injection (for chaos tests; on the admin port, loopback by default):
+ *   POST /brokers/{id}/down   the broker stops answering (its connections
+ *                             are closed, leadership stays: clients retry)
+ *   POST /brokers/{id}/up     it answers again
+ * ids are 1..QB_BUS_BROKERS; answers {"broker":id,"state":"down"|"up"};
+ * a bad id or action is a 404 naming it.
+ *
  * Owns: the mock cluster and the librdkafka handle that hosts it, and the
  * bootstrap file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +137,52 @@ static qb_err_t qb_bus_write_bootstrap(const char *path, const char *bootstraps,
                           strerror(saved));
     }
     return QB_OK;
+}
+
+typedef struct qb_bus_ctl_s {
+    rd_kafka_mock_cluster_t *mc;
+    int brokers;
+    qb_gauge_t *down;
+    pthread_mutex_t mu;
+    unsigned char *is_down; /* [1..brokers] */
+} qb_bus_ctl_t;
+
+/* POST /brokers/{id}/down|up */
+static char *qb_bus_broker_ctl(void *opaque, const char *method, const char *url, int *status) {
+    (void)method;
+    qb_bus_ctl_t *ctl = opaque;
+    int id = 0, n = 0;
+    char action[8] = "";
+    char *body = malloc(256);
+    if (!body) return NULL;
+    if (sscanf(url, "/brokers/%d/%7[a-z]%n", &id, action, &n) != 2 || url[n] != '\0' ||
+        id < 1 || id > ctl->brokers || (strcmp(action, "down") && strcmp(action, "up"))) {
+        *status = 404;
+        snprintf(body, 256,
+                 "{\"error\":{\"code\":\"not_found\",\"message\":\"use POST "
+                 "/brokers/{1..%d}/down or /up\"}}\n",
+                 ctl->brokers);
+        return body;
+    }
+    int down = !strcmp(action, "down");
+    rd_kafka_resp_err_t e = down ? rd_kafka_mock_broker_set_down(ctl->mc, id)
+                                 : rd_kafka_mock_broker_set_up(ctl->mc, id);
+    if (e) {
+        *status = 500;
+        snprintf(body, 256, "{\"error\":{\"code\":\"internal\",\"message\":\"%s\"}}\n",
+                 rd_kafka_err2str(e));
+        return body;
+    }
+    QB_WARN("broker %d set %s (admin request)", id, action);
+    pthread_mutex_lock(&ctl->mu);
+    ctl->is_down[id] = (unsigned char)down;
+    int ndown = 0;
+    for (int i = 1; i <= ctl->brokers; i++) ndown += ctl->is_down[i];
+    pthread_mutex_unlock(&ctl->mu);
+    qb_gauge_set(ctl->down, ndown);
+    *status = 200;
+    snprintf(body, 256, "{\"broker\":%d,\"state\":\"%s\"}\n", id, action);
+    return body;
 }
 
 static qb_err_t qb_bus_create(rd_kafka_mock_cluster_t *mc, const char *name, int parts,
@@ -290,6 +344,15 @@ int main(int argc, char **argv) {
                                       "topics created at start (registry, DLQs, extras)", NULL),
                      (double)ntopics);
         qb_svc_add_probe(svc, "brokers", qb_bus_probe, (void *)bootstraps);
+        static qb_bus_ctl_t ctl;
+        static unsigned char is_down[17]; /* QB_BUS_BROKERS <= 16 */
+        pthread_mutex_init(&ctl.mu, NULL);
+        ctl.is_down = is_down;
+        ctl.mc = mc;
+        ctl.brokers = (int)cfg.brokers;
+        ctl.down = qb_metrics_gauge("qb_bus_mock_brokers_down",
+                                    "brokers set down through the admin port", NULL);
+        qb_svc_add_admin_route(svc, "POST", "/brokers/", qb_bus_broker_ctl, &ctl);
         printf("%s\n", bootstraps);
         fflush(stdout);
         QB_INFO("qb-bus ready: %d brokers, %d topics, bootstrap %s (also in %s), admin port %d",

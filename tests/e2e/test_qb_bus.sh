@@ -4,6 +4,8 @@
 #  - its admin port answers /healthz, /readyz (brokers reachable) and
 #    /metrics, which `promtool check metrics` accepts;
 #  - a bad setting exits 2 with a message naming the variable;
+#  - POST /brokers/{id}/down|up on the admin port (fault injection): with
+#    every broker down a produce waits, and is delivered once they are up;
 #  - SIGTERM stops it within seconds, exit 0, bootstrap file removed;
 #  - under valgrind, a start/stop cycle has no leaks and no errors.
 set -euo pipefail
@@ -53,6 +55,30 @@ want=$(( 2 * $(QB_KAFKA_BROKERS=127.0.0.1:1 "$(dirname "$BIN")/qbctl" topics --n
 grep -q "^qb_bus_mock_topics $want\$" "$T/metrics" || fail "qb_bus_mock_topics is not $want"
 grep -q '^qb_ready 1$' "$T/metrics" || fail "qb_ready is not 1"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" = 404 ] || fail "404"
+
+# fault injection: brokers down (a produce waits) and up again (it is delivered)
+ctl() { curl -s -o "$T/ctl" -w '%{http_code}' -X POST "http://127.0.0.1:$port/brokers/$1"; }
+[ "$(ctl 9/down)" = 404 ] || fail "POST /brokers/9/down (no such broker) was not 404"
+grep -q '/brokers/{1..3}/down' "$T/ctl" || fail "404 body does not say what to use: $(cat "$T/ctl")"
+[ "$(ctl 1/sideways)" = 404 ] || fail "POST /brokers/1/sideways was not 404"
+for b in 1 2 3; do [ "$(ctl $b/down)" = 200 ] || fail "broker $b down: $(cat "$T/ctl")"; done
+grep -q '"state":"down"' "$T/ctl" || fail "down answer: $(cat "$T/ctl")"
+curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^qb_bus_mock_brokers_down 3$' \
+  || fail "qb_bus_mock_brokers_down is not 3"
+echo '{"symbol":"DOWNUP","timeframe":"1m","ts":"1700000000000000000","open":"100000000","high":"100000000","low":"100000000","close":"100000000","volume":"0"}' \
+  | QB_KAFKA_BROKERS="$(cat "$T/boot")" QB_LOG_LEVEL=error "$(dirname "$BIN")/qbctl" produce md.bars >"$T/prod" 2>&1 &
+ppid=$!
+sleep 2
+kill -0 $ppid 2>/dev/null || fail "a produce finished while every broker was down: $(cat "$T/prod")"
+for b in 1 2 3; do [ "$(ctl $b/up)" = 200 ] || fail "broker $b up: $(cat "$T/ctl")"; done
+set +e; wait $ppid; rc=$?; set -e
+[ $rc -eq 0 ] || fail "produce after the brokers came back exited $rc: $(cat "$T/prod")"
+QB_KAFKA_BROKERS="$(cat "$T/boot")" QB_LOG_LEVEL=error "$(dirname "$BIN")/qbctl" tail md.bars \
+  --from-beginning --max 1 --timeout-ms 20000 >"$T/tail0" 2>/dev/null || true
+grep -q DOWNUP "$T/tail0" || fail "the bar produced during the outage is not on md.bars"
+curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^qb_bus_mock_brokers_down 0$' \
+  || fail "qb_bus_mock_brokers_down is not 0 after up"
+echo "qb-bus: brokers down held a produce back, up delivered it"
 
 # SIGTERM
 kill -TERM $pid
