@@ -151,6 +151,13 @@ static qb_err_t qb_bt_fail(qb_bt_run_t *r, qb_err_t err, const char *what) {
 
 static qb_dec_t qb_bt_notional(qb_dec_t qty, qb_dec_t price, qb_err_t *err) {
     qb_dec_t n = 0;
+    if (qty % QB_DEC_SCALE == 0) { /* whole units: the exact product, as qb_dec_mul's */
+        if (__builtin_mul_overflow(qty / QB_DEC_SCALE, price, &n)) {
+            *err = QB_ERR_OVERFLOW;
+            n = 0;
+        }
+        return n;
+    }
     qb_err_t e = qb_dec_mul(qty, price, &n, QB_ROUND_HALF_EVEN);
     if (e != QB_OK) *err = e;
     return n;
@@ -168,6 +175,16 @@ static qb_err_t qb_bt_trade_push(qb_bt_run_t *r, const qb_bt_trade_t *t) {
 
 static qb_dec_t qb_bt_avg(qb_dec_wide_t notional, qb_dec_t qty) {
     qb_dec_t out = 0;
+    if (qty > 0 && qty % QB_DEC_SCALE == 0 && notional >= 0 && notional <= INT64_MAX) {
+        /* whole units: notional / units, the same quotient and remainder
+         * ratio as notional x 1e8 / qty, rounded half-even (qb_decimal.h)
+         * in 64 bits */
+        const uint64_t a = (uint64_t)notional, b = (uint64_t)(qty / QB_DEC_SCALE);
+        uint64_t q = a / b;
+        const uint64_t rem = a % b, rest = b - rem;
+        if (rem != 0 && (rem > rest || (rem == rest && (q & 1)))) q++;
+        return (qb_dec_t)q; /* <= notional: fits */
+    }
     if (qty > 0) qb_dec_div_wide(notional * QB_DEC_SCALE, qty, &out, QB_ROUND_HALF_EVEN);
     return out;
 }
@@ -545,12 +562,14 @@ static qb_err_t qb_bt_bench_bar(qb_bt_run_t *r, qb_bt_sym_t *S, qb_dec_t close,
     return qb_bt_bench_slow(r, S, close, share);
 }
 
-/* Step 1 for the bar of symbol id at column index at: the simulator (or
- * the mark), the benchmark. */
+/* Step 1 for the bar of symbol id at column index at (close: its close):
+ * the simulator (or the mark), the benchmark (bench: cfg->benchmark). The
+ * caller passes what does not change over the run, so the per-bar path
+ * does not reload it after every call. */
 static inline __attribute__((always_inline)) qb_err_t qb_bt_bar(qb_bt_run_t *r, uint32_t id,
-                                                                uint32_t at, qb_dec_t share) {
+                                                                uint32_t at, qb_dec_t close,
+                                                                qb_dec_t share, int bench) {
     qb_bt_sym_t *S = &r->sym[id];
-    const qb_dec_t close = r->d->px[QB_BT_C][at];
     qb_err_t err;
     S->cur++;
     if (S->traded) {
@@ -559,9 +578,12 @@ static inline __attribute__((always_inline)) qb_err_t qb_bt_bar(qb_bt_run_t *r, 
          * to it only if a signal comes at it (qb_bt_act, by S->sim_ts: it
          * then notes it and marks at the same close again) - the same
          * state, calls saved. A position is marked here (equity per step),
-         * a flat one needs no mark. */
+         * a flat one needs no mark: qb_portfolio_mark_open does nothing to
+         * it, without a branch on S->in_trade (which half the symbols are
+         * in a trade changes too often to predict); and no call at all
+         * while no symbol is in a trade (n_pos, e.g. no signal yet). */
         if (!(S->exit_id | S->entry_id | S->stop_id)) {
-            if (S->in_trade && qb_portfolio_mark(r->pf, id, close) != QB_OK) {
+            if (r->n_pos > 0 && qb_portfolio_mark_open(r->pf, id, close) != QB_OK) {
                 /* the simulator's own mark fails the same way: its error
                  * message */
                 err = qb_bt_sim_bar(r, id, r->ts, at);
@@ -575,7 +597,7 @@ static inline __attribute__((always_inline)) qb_err_t qb_bt_bar(qb_bt_run_t *r, 
             if (err != QB_OK) return err;
         }
     }
-    if (r->cfg->benchmark) return qb_bt_bench_bar(r, S, close, share);
+    if (bench) return qb_bt_bench_bar(r, S, close, share);
     return QB_OK;
 }
 
@@ -850,6 +872,7 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
     uint64_t total = s1 > s0 ? s1 - s0 : 0;
     size_t sc_i = 0;
     const int bench = cfg->benchmark;
+    const qb_dec_t *const closes = d->px[QB_BT_C];
     size_t maxblk = 1;
     for (size_t b = 0; b < d->nblocks; b++) {
         size_t nbk = d->step_start[d->block_step[b + 1]] - d->step_start[d->block_step[b]];
@@ -890,6 +913,16 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
                     const char *p0 = (const char *)&d->px[QB_BT_C][q[2].off];
                     const char *p1 = (const char *)&d->px[QB_BT_C][q[2].off + q[2].n];
                     for (; p0 < p1; p0 += 64) __builtin_prefetch(p0);
+                    /* and the other prices of its last bar, which the
+                     * strategy leaves in S->bar (qb_strategy_on_bars):
+                     * four misses per run otherwise */
+                    if (q[2].n) {
+                        const uint32_t z = q[2].off + q[2].n - 1;
+                        __builtin_prefetch(&d->px[QB_BT_O][z]);
+                        __builtin_prefetch(&d->px[QB_BT_H][z]);
+                        __builtin_prefetch(&d->px[QB_BT_L][z]);
+                        __builtin_prefetch(&d->px[QB_BT_V][z]);
+                    }
                 }
                 if (!S->strat) continue;
                 /* the symbol's bars of the block inside the window: series
@@ -955,12 +988,14 @@ static qb_err_t qb_bt_run_impl(const qb_bt_data_t *d, const qb_bt_config_t *cfg,
             /* 1. the simulator: fills, marks */
             if (dense) {
                 for (const qb_bt_brun_t *q = ru0; q < ru1; q++) {
-                    err = qb_bt_bar(r, q->id, q->off + t, share);
+                    const uint32_t at = q->off + t;
+                    err = qb_bt_bar(r, q->id, at, closes[at], share, bench);
                     if (err != QB_OK) goto done;
                 }
             } else {
                 for (uint32_t k = k0; k < k1; k++) {
-                    err = qb_bt_bar(r, korder[k - kA], kloc[k - kA], share);
+                    const uint32_t at = kloc[k - kA];
+                    err = qb_bt_bar(r, korder[k - kA], at, closes[at], share, bench);
                     if (err != QB_OK) goto done;
                 }
             }

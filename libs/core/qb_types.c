@@ -45,6 +45,9 @@ qb_err_t qb_symbol_set(qb_symbol_t *sym, const char *s, char *errstr,
 }
 
 int qb_symbol_eq(const qb_symbol_t *a, const qb_symbol_t *b) {
+    /* symbols set by qb_symbol_set are NUL-padded: equal copies are equal
+     * bytes (a few vector compares), the usual case on the fill path */
+    if (memcmp(a->s, b->s, sizeof a->s) == 0) return 1;
     return strncmp(a->s, b->s, sizeof a->s) == 0;
 }
 

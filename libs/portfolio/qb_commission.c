@@ -2,6 +2,7 @@
  * __int128 product, one rounding, then the minimum. */
 #include "portfolio/qb_commission.h"
 
+#include <stdint.h>
 #include <strings.h>
 
 static const char *const qb_commission_names[] = {
@@ -73,9 +74,20 @@ qb_err_t qb_commission_calc(const qb_commission_t *m, qb_dec_t qty,
     default: exact = (qb_dec_wide_t)m->rate * notional; break;
     }
     qb_dec_t step = m->step > 0 ? m->step : 1, steps, f;
-    qb_err_t err = qb_dec_div_wide(exact, (qb_dec_wide_t)step * QB_DEC_SCALE, &steps,
-                                   QB_ROUND_HALF_UP);
-    if (err != QB_OK) return err;
+    const qb_dec_wide_t den = (qb_dec_wide_t)step * QB_DEC_SCALE;
+    if ((exact >> 64) == 0 && (den >> 64) == 0) {
+        /* 0 <= exact < 2^64 (everyday fees): qb_dec_div_wide's HALF_UP on
+         * 64-bit operands - up when the remainder is at least half */
+        const uint64_t a = (uint64_t)exact, b = (uint64_t)den;
+        uint64_t q = a / b;
+        const uint64_t rem = a % b;
+        if (rem >= b - rem) q++;
+        if (q > INT64_MAX) return QB_ERR_OVERFLOW;
+        steps = (qb_dec_t)q;
+    } else {
+        qb_err_t err = qb_dec_div_wide(exact, den, &steps, QB_ROUND_HALF_UP);
+        if (err != QB_OK) return err;
+    }
     if (__builtin_mul_overflow(steps, step, &f)) return QB_ERR_OVERFLOW;
     *fee = f < m->minimum ? m->minimum : f;
     return QB_OK;

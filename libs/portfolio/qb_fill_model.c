@@ -2,6 +2,7 @@
  * qb_fill_model.h. SELL is computed as the mirror of BUY. */
 #include "portfolio/qb_fill_model.h"
 
+#include <stdint.h>
 #include <strings.h>
 
 const char *qb_fill_timing_name(qb_fill_timing_t t) {
@@ -99,11 +100,21 @@ qb_err_t qb_fill_slip(qb_side_t side, qb_dec_t ref, qb_dec_t bps, qb_dec_t tick,
         (side != QB_SIDE_BUY && side != QB_SIDE_SELL))
         return QB_ERR_INVALID;
     int buy = side == QB_SIDE_BUY;
-    qb_dec_t p;
-    /* ref x (10000 +- bps) / 10000, in raw units: ref_raw x factor_raw / (1e4 x 1e8) */
-    qb_err_t err = qb_dec_div_wide((qb_dec_wide_t)ref * (buy ? ten_k + bps : ten_k - bps),
-                                   (qb_dec_wide_t)ten_k, &p,
-                                   buy ? QB_ROUND_CEIL : QB_ROUND_FLOOR);
+    qb_dec_t p, rb;
+    qb_err_t err;
+    /* ref x (10000 +- bps) / 10000, in raw units: ref_raw x factor_raw / (1e4 x 1e8),
+     * rounded against the trader. As ref_raw x 1e12 divides exactly, that is
+     * ref +- ceil(ref_raw x bps_raw / 1e12): one 64-bit division when the
+     * product fits (everyday prices and slippage), else the wide one. */
+    if (!__builtin_mul_overflow(ref, bps, &rb)) {
+        const uint64_t u = (uint64_t)rb, t = (uint64_t)ten_k;
+        const qb_dec_t c = (qb_dec_t)(u / t + (u % t != 0)); /* <= ref */
+        err = buy ? (__builtin_add_overflow(ref, c, &p) ? QB_ERR_OVERFLOW : QB_OK) : QB_OK;
+        if (!buy) p = ref - c;
+    } else {
+        err = qb_dec_div_wide((qb_dec_wide_t)ref * (buy ? ten_k + bps : ten_k - bps),
+                              (qb_dec_wide_t)ten_k, &p, buy ? QB_ROUND_CEIL : QB_ROUND_FLOOR);
+    }
     if (err == QB_OK && tick > 0)
         err = qb_dec_quantize(p, tick, buy ? QB_ROUND_CEIL : QB_ROUND_FLOOR, &p);
     if (err != QB_OK) return err;

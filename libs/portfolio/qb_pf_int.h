@@ -6,11 +6,13 @@
 #include <stdint.h>
 
 #include "core/qb_decimal.h"
+#include "portfolio/qb_portfolio.h"
 
 /* 1 when w fits in a qb_dec_t (and stores it), else 0. */
 static inline int qb_pf_fit(qb_dec_wide_t w, qb_dec_t *out) {
-    if (w < INT64_MIN || w > INT64_MAX) return 0;
-    *out = (qb_dec_t)w;
+    const qb_dec_t v = (qb_dec_t)w; /* GCC: modulo 2^64; equal back iff it fits */
+    if ((qb_dec_wide_t)v != w) return 0;
+    *out = v;
     return 1;
 }
 
@@ -20,6 +22,13 @@ static inline int qb_pf_mul(qb_dec_t q, qb_dec_t p, qb_dec_t *out) {
     if (q % QB_DEC_SCALE == 0) return !__builtin_mul_overflow(q / QB_DEC_SCALE, p, out);
     return qb_dec_mul(q, p, out, QB_ROUND_HALF_EVEN) == QB_OK;
 }
+
+/* qb_portfolio_check_fill, then (accepted) qb_portfolio_apply_fill, with
+ * the account-after computed once: what the simulator does on every fill.
+ * QB_PF_REJECT_OVERFLOW when the booking fails; nothing changes unless
+ * QB_PF_REJECT_NONE. */
+qb_pf_reject_t qb_pf_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side, qb_dec_t qty,
+                          qb_dec_t price, qb_dec_t commission);
 
 /* The largest k >= 0 with fits(k), for a predicate that holds at 0 and,
  * once false, stays false for larger k. Starts from the guess `est`:

@@ -37,9 +37,11 @@ typedef struct qb_pf_hot_s {
     qb_dec_t qty;  /* == pos[id].qty */
     qb_dec_t mark; /* 0 until marked or filled */
     qb_dec_t mv;   /* qty x mark, rounded half-even */
-    int64_t units; /* qty in whole units when it is whole, else 0: mark's
-                      exact product is then one 64-bit multiply */
+    int64_t units; /* qty in whole units when it is whole (0 when flat),
+                      else QB_PF_FRAC: mark's exact product is then one
+                      64-bit multiply, with no branch on flat or not */
 } qb_pf_hot_t;
+#define QB_PF_FRAC INT64_MIN /* |qty / 1e8| < 2^37: never a whole count */
 
 struct qb_portfolio_s {
     qb_portfolio_config_t cfg;
@@ -182,36 +184,101 @@ static int qb_pf_equity_fits(qb_dec_t cash, qb_dec_t lmv, qb_dec_t smv) {
     return qb_pf_fit((qb_dec_wide_t)cash + lmv + smv, &e);
 }
 
+/* ceil(a / 1e8) for a >= 0: a 64-bit division by the constant when a fits
+ * (a multiply), not the 128-bit library call. */
+static inline qb_dec_wide_t qb_pf_ceil_scale(qb_dec_wide_t a) {
+    if ((a >> 64) == 0) {
+        const uint64_t u = (uint64_t)a;
+        return (qb_dec_wide_t)(u / QB_DEC_SCALE + (u % QB_DEC_SCALE != 0));
+    }
+    return (a + QB_DEC_SCALE - 1) / QB_DEC_SCALE;
+}
+
 /* ceil(ml x long) + ceil(ms x |short|), in wide units (cannot overflow). */
 static qb_dec_wide_t qb_pf_used_wide(const qb_portfolio_config_t *c, qb_dec_t lmv,
                                      qb_dec_t smv) {
-    qb_dec_wide_t a = (qb_dec_wide_t)c->margin_long * lmv;
-    qb_dec_wide_t b = -(qb_dec_wide_t)c->margin_short * smv;
-    /* ceil of a non-negative quotient */
-    return (a + QB_DEC_SCALE - 1) / QB_DEC_SCALE + (b + QB_DEC_SCALE - 1) / QB_DEC_SCALE;
+    /* ceil of a non-negative quotient; a margin of 1 (a cash account) is
+     * the value itself */
+    qb_dec_wide_t a = c->margin_long == QB_DEC_SCALE
+                          ? lmv
+                          : qb_pf_ceil_scale((qb_dec_wide_t)c->margin_long * lmv);
+    qb_dec_wide_t b = c->margin_short == QB_DEC_SCALE
+                          ? -(qb_dec_wide_t)smv
+                          : qb_pf_ceil_scale(-(qb_dec_wide_t)c->margin_short * smv);
+    return a + b;
 }
 
 /* ---- the per-bar path --------------------------------------------------------- */
 
+/* The position h (qty q != 0) is now worth mv at price: the side's total
+ * and the mark follow, or QB_ERR_OVERFLOW and nothing changes. */
+static inline qb_err_t qb_pf_mark_mv(qb_portfolio_t *pf, qb_pf_hot_t *h, qb_dec_t q,
+                                     qb_dec_t mv, qb_dec_t price) {
+    /* mv and h->mv have the qty's sign: the difference cannot overflow */
+    const qb_dec_t d = mv - h->mv;
+    /* cash + long + short fits (every update keeps it so), hence its
+     * wrapping 64-bit sum is exact; the new total is that plus d */
+    qb_dec_t side, eq = (qb_dec_t)((uint64_t)pf->cash + (uint64_t)pf->long_mv +
+                                   (uint64_t)pf->short_mv);
+    if (__builtin_add_overflow(q > 0 ? pf->long_mv : pf->short_mv, d, &side) ||
+        __builtin_add_overflow(eq, d, &eq))
+        return QB_ERR_OVERFLOW;
+    if (q > 0) pf->long_mv = side;
+    else pf->short_mv = side;
+    h->mv = mv;
+    h->mark = price;
+    return QB_OK;
+}
+
+/* A fractional quantity: the general product (kept out of the per-bar
+ * path, which then needs no stack frame). */
+static __attribute__((noinline)) qb_err_t qb_pf_mark_frac(qb_portfolio_t *pf, qb_pf_hot_t *h,
+                                                          qb_dec_t price) {
+    qb_dec_t mv;
+    if (!qb_pf_mul(h->qty, price, &mv)) return QB_ERR_OVERFLOW;
+    return qb_pf_mark_mv(pf, h, h->qty, mv, price);
+}
+
 qb_err_t qb_portfolio_mark(qb_portfolio_t *pf, uint32_t id, qb_dec_t price) {
     if (id >= pf->n || price <= 0) return QB_ERR_INVALID;
     qb_pf_hot_t *h = &pf->hot[id];
-    if (h->qty != 0) {
-        qb_dec_t mv, lmv = pf->long_mv, smv = pf->short_mv;
-        /* = qb_pf_mul(h->qty, price, &mv): units x price overflows iff it does */
-        if (h->units ? __builtin_mul_overflow(h->units, price, &mv)
-                     : !qb_pf_mul(h->qty, price, &mv))
-            return QB_ERR_OVERFLOW;
-        /* mv and h->mv have the qty's sign: the difference cannot overflow */
-        qb_dec_t *side = h->qty > 0 ? &lmv : &smv;
-        if (__builtin_add_overflow(*side, mv - h->mv, side) ||
-            !qb_pf_equity_fits(pf->cash, lmv, smv))
-            return QB_ERR_OVERFLOW;
-        pf->long_mv = lmv;
-        pf->short_mv = smv;
-        h->mv = mv;
+    const qb_dec_t q = h->qty;
+    if (q == 0) {
+        h->mark = price;
+        return QB_OK;
     }
-    h->mark = price;
+    if (h->units == QB_PF_FRAC) return qb_pf_mark_frac(pf, h, price);
+    /* = qb_pf_mul(q, price, &mv): units x price overflows iff it does */
+    qb_dec_t mv;
+    if (__builtin_mul_overflow(h->units, price, &mv)) return QB_ERR_OVERFLOW;
+    return qb_pf_mark_mv(pf, h, q, mv, price);
+}
+
+qb_err_t qb_portfolio_mark_open(qb_portfolio_t *pf, uint32_t id, qb_dec_t price) {
+    if (id >= pf->n || price <= 0) return QB_ERR_INVALID;
+    qb_pf_hot_t *h = &pf->hot[id];
+    const qb_dec_t q = h->qty;
+    /* flat: units 0, mv 0, so d is 0 and nothing below changes but the
+     * mark, which is kept by a mask (no branch on q) */
+    const int64_t units = h->units;
+    if (units == QB_PF_FRAC) return qb_pf_mark_frac(pf, h, price);
+    qb_dec_t mv, lmv, smv, eq;
+    /* every overflow test is folded into one branch, taken only on error;
+     * both totals are stored (one of them unchanged): a store through a
+     * pointer chosen by q would be slower (its address is known late) */
+    int ovf = __builtin_mul_overflow(units, price, &mv);
+    const qb_dec_t d = mv - h->mv; /* same signs (or both 0): no overflow */
+    const qb_dec_t dl = q > 0 ? d : 0, ds = d - dl;
+    eq = (qb_dec_t)((uint64_t)pf->cash + (uint64_t)pf->long_mv + (uint64_t)pf->short_mv);
+    ovf |= __builtin_add_overflow(pf->long_mv, dl, &lmv);
+    ovf |= __builtin_add_overflow(pf->short_mv, ds, &smv);
+    ovf |= __builtin_add_overflow(eq, d, &eq);
+    if (ovf) return QB_ERR_OVERFLOW;
+    const uint64_t open = -(uint64_t)(q != 0);
+    pf->long_mv = lmv;
+    pf->short_mv = smv;
+    h->mv = mv;
+    h->mark = (qb_dec_t)(((uint64_t)price & open) | ((uint64_t)h->mark & ~open));
     return QB_OK;
 }
 
@@ -255,14 +322,12 @@ static qb_pf_reject_t qb_pf_check_args(const qb_portfolio_t *pf, uint32_t id,
     return QB_PF_REJECT_NONE;
 }
 
-qb_err_t qb_portfolio_apply_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side,
-                                 qb_dec_t qty, qb_dec_t price, qb_dec_t commission,
-                                 char *errstr, size_t errstr_size) {
-    qb_pf_reject_t r = qb_pf_check_args(pf, id, side, qty, price);
-    if (r != QB_PF_REJECT_NONE)
-        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "portfolio fill %s (id %u): %s",
-                          qb_portfolio_symbol_name(pf, id), id, qb_pf_reject_str(r));
-    qb_pf_after_t a;
+/* The booking of a fill whose arguments passed qb_pf_check_args: the
+ * position (core's qb_position_apply_fill), then the account as a (NULL:
+ * qb_pf_after failed) - all or nothing. */
+static qb_err_t qb_pf_book(qb_portfolio_t *pf, uint32_t id, qb_side_t side, qb_dec_t qty,
+                           qb_dec_t price, qb_dec_t commission, const qb_pf_after_t *a,
+                           char *errstr, size_t errstr_size) {
     qb_dec_t realized, fees, fee;
     qb_position_t next = pf->pos[id];
     qb_fill_t f;
@@ -274,8 +339,7 @@ qb_err_t qb_portfolio_apply_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side
     f.commission = commission;
     qb_err_t err = qb_position_apply_fill(&next, &f, errstr, errstr_size);
     if (err != QB_OK) return err;
-    if (qb_pf_after(pf, id, qb_side_sign(side), qty, price, commission, &a) !=
-            QB_PF_REJECT_NONE ||
+    if (!a ||
         !qb_pf_fit((qb_dec_wide_t)pf->realized + next.realized_pnl -
                        pf->pos[id].realized_pnl,
                    &realized) ||
@@ -283,21 +347,35 @@ qb_err_t qb_portfolio_apply_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side
         !qb_pf_fit((qb_dec_wide_t)pf->fee[id] + commission, &fee))
         return qb_err_set(errstr, errstr_size, QB_ERR_OVERFLOW,
                           "portfolio fill %s: amount out of range", next.symbol.s);
-    QB_ASSERT(next.qty == a.qty);
+    QB_ASSERT(next.qty == a->qty);
     qb_pf_hot_t *h = &pf->hot[id];
     if (h->mark <= 0) h->mark = price;
-    h->qty = a.qty;
-    h->units = a.qty % QB_DEC_SCALE == 0 ? a.qty / QB_DEC_SCALE : 0;
-    h->mv = a.mv;
-    pf->cash = a.cash;
-    pf->long_mv = a.lmv;
-    pf->short_mv = a.smv;
+    h->qty = a->qty;
+    h->units = a->qty % QB_DEC_SCALE == 0 ? a->qty / QB_DEC_SCALE : QB_PF_FRAC;
+    h->mv = a->mv;
+    pf->cash = a->cash;
+    pf->long_mv = a->lmv;
+    pf->short_mv = a->smv;
     pf->pos[id] = next;
     pf->realized = realized;
     pf->commissions = fees;
     pf->fee[id] = fee;
     pf->fills++;
     return QB_OK;
+}
+
+qb_err_t qb_portfolio_apply_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side,
+                                 qb_dec_t qty, qb_dec_t price, qb_dec_t commission,
+                                 char *errstr, size_t errstr_size) {
+    qb_pf_reject_t r = qb_pf_check_args(pf, id, side, qty, price);
+    if (r != QB_PF_REJECT_NONE)
+        return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "portfolio fill %s (id %u): %s",
+                          qb_portfolio_symbol_name(pf, id), id, qb_pf_reject_str(r));
+    qb_pf_after_t a;
+    int ok = qb_pf_after(pf, id, qb_side_sign(side), qty, price, commission, &a) ==
+             QB_PF_REJECT_NONE;
+    return qb_pf_book(pf, id, side, qty, price, commission, ok ? &a : NULL, errstr,
+                      errstr_size);
 }
 
 qb_err_t qb_portfolio_apply(qb_portfolio_t *pf, const qb_fill_t *fill, char *errstr,
@@ -309,24 +387,44 @@ qb_err_t qb_portfolio_apply(qb_portfolio_t *pf, const qb_fill_t *fill, char *err
                                    fill->commission, errstr, errstr_size);
 }
 
+/* qb_portfolio_check_fill's rules on the account after (a) the fill. */
+static qb_pf_reject_t qb_pf_check_after(const qb_portfolio_t *pf, uint32_t id, int s,
+                                        const qb_pf_after_t *a) {
+    qb_dec_t q0 = pf->hot[id].qty;
+    if (s < 0 && a->qty < 0 && !pf->cfg.allow_short) return QB_PF_REJECT_SHORT_NOT_ALLOWED;
+    /* only reducing, not flipping: always allowed */
+    if ((q0 > 0 && s < 0 && a->qty >= 0) || (q0 < 0 && s > 0 && a->qty <= 0))
+        return QB_PF_REJECT_NONE;
+    qb_dec_wide_t equity = (qb_dec_wide_t)a->cash + a->lmv + a->smv;
+    return equity >= qb_pf_used_wide(&pf->cfg, a->lmv, a->smv)
+               ? QB_PF_REJECT_NONE
+               : QB_PF_REJECT_INSUFFICIENT_BUYING_POWER;
+}
+
 qb_pf_reject_t qb_portfolio_check_fill(const qb_portfolio_t *pf, uint32_t id,
                                        qb_side_t side, qb_dec_t qty, qb_dec_t price,
                                        qb_dec_t commission) {
     qb_pf_reject_t r = qb_pf_check_args(pf, id, side, qty, price);
     if (r != QB_PF_REJECT_NONE) return r;
     int s = qb_side_sign(side);
-    qb_dec_t q0 = pf->hot[id].qty;
     qb_pf_after_t a;
     r = qb_pf_after(pf, id, s, qty, price, commission, &a);
     if (r != QB_PF_REJECT_NONE) return r;
-    if (s < 0 && a.qty < 0 && !pf->cfg.allow_short) return QB_PF_REJECT_SHORT_NOT_ALLOWED;
-    /* only reducing, not flipping: always allowed */
-    if ((q0 > 0 && s < 0 && a.qty >= 0) || (q0 < 0 && s > 0 && a.qty <= 0))
-        return QB_PF_REJECT_NONE;
-    qb_dec_wide_t equity = (qb_dec_wide_t)a.cash + a.lmv + a.smv;
-    return equity >= qb_pf_used_wide(&pf->cfg, a.lmv, a.smv)
+    return qb_pf_check_after(pf, id, s, &a);
+}
+
+qb_pf_reject_t qb_pf_fill(qb_portfolio_t *pf, uint32_t id, qb_side_t side, qb_dec_t qty,
+                          qb_dec_t price, qb_dec_t commission) {
+    qb_pf_reject_t r = qb_pf_check_args(pf, id, side, qty, price);
+    if (r != QB_PF_REJECT_NONE) return r;
+    int s = qb_side_sign(side);
+    qb_pf_after_t a;
+    r = qb_pf_after(pf, id, s, qty, price, commission, &a);
+    if (r == QB_PF_REJECT_NONE) r = qb_pf_check_after(pf, id, s, &a);
+    if (r != QB_PF_REJECT_NONE) return r;
+    return qb_pf_book(pf, id, side, qty, price, commission, &a, NULL, 0) == QB_OK
                ? QB_PF_REJECT_NONE
-               : QB_PF_REJECT_INSUFFICIENT_BUYING_POWER;
+               : QB_PF_REJECT_OVERFLOW;
 }
 
 typedef struct qb_pf_max_ctx_s {

@@ -127,6 +127,12 @@ const char *qb_portfolio_symbol_name(const qb_portfolio_t *pf, uint32_t id);
  * (nothing changes then). */
 qb_err_t qb_portfolio_mark(qb_portfolio_t *pf, uint32_t id, qb_dec_t price);
 
+/* qb_portfolio_mark when the position is open, nothing at all when it is
+ * flat (the mark stays): for a caller that revalues its open positions
+ * every bar and does not want a branch on "is it open" (unpredictable over
+ * many symbols) - flat or not, the same few instructions. */
+qb_err_t qb_portfolio_mark_open(qb_portfolio_t *pf, uint32_t id, qb_dec_t price);
+
 /* ---- fills -------------------------------------------------------------- */
 
 /* Book one fill exactly as the rules above; no margin check (a broker's

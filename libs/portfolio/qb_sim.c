@@ -301,10 +301,8 @@ static void qb_sim_execute(qb_sim_t *sim, int32_t slot, qb_dec_t ref, qb_time_t 
         return;
     }
     fee = cum_fee - o->fee;
-    qb_pf_reject_t r = qb_portfolio_check_fill(sim->pf, o->sym, side, q, price, fee);
-    if (r == QB_PF_REJECT_NONE &&
-        qb_portfolio_apply_fill(sim->pf, o->sym, side, q, price, fee, NULL, 0) != QB_OK)
-        r = QB_PF_REJECT_OVERFLOW;
+    /* = qb_portfolio_check_fill, then qb_portfolio_apply_fill */
+    qb_pf_reject_t r = qb_pf_fill(sim->pf, o->sym, side, q, price, fee);
     if (r != QB_PF_REJECT_NONE) {
         qb_sim_end(sim, slot, QB_SIM_EV_REJECTED, r, ts);
         return;

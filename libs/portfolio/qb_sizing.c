@@ -28,7 +28,10 @@ qb_err_t qb_sizing_kind_parse(const char *s, qb_sizing_kind_t *out) {
 /* floor(num / den) lots of `lot`, num >= 0, den > 0, as a quantity. */
 static qb_err_t qb_sizing_lots(qb_dec_wide_t num, qb_dec_wide_t den, qb_dec_t lot,
                                qb_dec_t *out) {
-    qb_dec_wide_t lots = num <= 0 ? 0 : num / den;
+    qb_dec_wide_t lots = 0;
+    if (num > 0) /* 64-bit operands (the usual amounts): the 64-bit division */
+        lots = (num >> 64) == 0 && (den >> 64) == 0 ? (qb_dec_wide_t)((uint64_t)num / (uint64_t)den)
+                                                    : num / den;
     if (lots > INT64_MAX / lot) return QB_ERR_OVERFLOW;
     *out = (qb_dec_t)lots * lot;
     return QB_OK;

@@ -516,7 +516,19 @@ static int rules_columns(qb_strategy_t *s, qb_bar_t *bar, const qb_time_t *ts,
         for (int i = 0; i < nta; i++) vp[i] = out[i] + kr;
         s->kind->on_columns(s->self, vp, x + kr, c - kr, allow_short, want + kr);
     }
+    /* KEEP is the usual want and then nothing happens (unless a restored
+     * short meets long-only): skip eight of them at a time */
+    const int keep_skips = s->position >= -allow_short;
+    const uint64_t keep8 = 0x0101010101010101ULL * QB_STRATEGY_KEEP;
     for (size_t k = kr; k < c; k++) {
+        if (keep_skips && k + 8 <= c) {
+            uint64_t w8;
+            memcpy(&w8, &want[k], sizeof w8);
+            if (w8 == keep8) {
+                k += 7;
+                continue;
+            }
+        }
         int w = want[k];
         if (w == QB_STRATEGY_KEEP) {
             w = s->position;

@@ -73,12 +73,20 @@ static void ma_cross_on_columns(void *self, const double *const *v, const double
     const double *f = m->fi < 0 ? close : v[m->fi], *sl = v[m->si];
     const int down = allow_short ? -1 : 0;
     int last = m->last_sign;
-    for (size_t k = 0; k < n; k++) {
+    size_t k = 0;
+    while (k < n) {
+        /* the usual bar: the difference keeps last's sign - no crossing,
+         * last unchanged */
+        if (last > 0)
+            for (; k < n && f[k] - sl[k] > 0; k++) want[k] = QB_STRATEGY_KEEP;
+        else if (last < 0)
+            for (; k < n && f[k] - sl[k] < 0; k++) want[k] = QB_STRATEGY_KEEP;
+        if (k == n) break;
         double d = f[k] - sl[k];
         int sg = (d > 0) - (d < 0);
         int x = sg != 0 && last == -sg ? sg : 0; /* qb_strategy_cross */
         last = sg != 0 ? sg : last;
-        want[k] = (signed char)(x > 0 ? 1 : x < 0 ? down : QB_STRATEGY_KEEP);
+        want[k++] = (signed char)(x > 0 ? 1 : x < 0 ? down : QB_STRATEGY_KEEP);
     }
     m->last_sign = last;
 }

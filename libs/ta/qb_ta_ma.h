@@ -120,7 +120,26 @@ static inline void qb_ta_sma_run2(qb_ta_sma_t *a, qb_ta_sma_t *b, const double *
     const int pa = a->p, pb = b->p;
     int qa = a->pos, qb = b->pos;
     int64_t ca = a->n, cb = b->n;
-    for (size_t k = 0; k < n; k++) {
+    size_t k1 = 0; /* the bars done by the steady loop */
+    if (ca >= pa - 1 && cb >= pb - 1) { /* both past the lookback: no NaN to test for */
+        for (size_t k = 0; k < n; k++) {
+            const double v = x[k];
+            ra[qa] = v;
+            rb[qb] = v;
+            if (++qa == pa) qa = 0;
+            if (++qb == pb) qb = 0;
+            ta += v;
+            tb += v;
+            out_a[k] = ta;
+            ta -= ra[qa];
+            out_b[k] = tb;
+            tb -= rb[qb];
+        }
+        ca += (int64_t)n;
+        cb += (int64_t)n;
+        k1 = n;
+    }
+    for (size_t k = k1; k < n; k++) {
         const double v = x[k];
         ra[qa] = v;
         rb[qb] = v;
