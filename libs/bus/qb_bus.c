@@ -1,7 +1,8 @@
 /* qb_bus.c — what the producer and the consumer share: librdkafka
  * configuration from the environment (defaults, QB_KAFKA_* pass-through,
- * forced settings), log and error callbacks, error mapping, clocks, and the
- * readiness probe qb_bus_ping(). Owns nothing long-lived. */
+ * forced settings), log and error callbacks, error mapping, clocks, the
+ * thread's origin time (qb_bus_origin) and the readiness probe
+ * qb_bus_ping(). Owns nothing long-lived. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,17 @@ int64_t qb__bus_realtime_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The thread's origin (qb_bus.h): a plain thread-local, read at every send. */
+static _Thread_local int64_t qb__bus_origin_ns;
+
+int64_t qb_bus_origin(void) { return qb__bus_origin_ns; }
+
+int64_t qb_bus_set_origin(int64_t origin_ns) {
+    int64_t was = qb__bus_origin_ns;
+    qb__bus_origin_ns = origin_ns > 0 ? origin_ns : 0;
+    return was;
 }
 
 int64_t qb__bus_mono_ms(void) {

@@ -37,6 +37,19 @@
  *   qb-type         protobuf full name, e.g. "qb.v1.Bar"
  *   qb-trace-id     trace id (omitted when there is none)
  *   qb-produced-ns  producer's CLOCK_REALTIME at send, ns, decimal text
+ *   qb-origin-ns    CLOCK_REALTIME, ns, decimal text, at which the event that
+ *                   caused this message entered the platform (a bar's
+ *                   publication, an operator's command): the calling
+ *                   thread's origin (qb_bus_origin() below) when set, else
+ *                   the message's own qb-produced-ns. The consumer sets the
+ *                   thread's origin from the incoming message around each
+ *                   handler, so every send from a handler carries the
+ *                   origin of what it handles, hop after hop, with no code
+ *                   in the services: bar -> signal -> order -> report
+ *                   latency is now - qb-origin-ns at any hop. A send made
+ *                   outside a handler (a batch flushed later, an outbox
+ *                   drained after a restart) starts a new origin unless the
+ *                   caller sets the one it kept (qb_bus_set_origin).
  * Dead-lettered messages keep the original key, payload and headers and get:
  *   qb-error         the reason, human text
  *   qb-error-code    qb_err_name() of the error, e.g. "DECODE", "INVALID"
@@ -146,6 +159,7 @@ typedef struct qb_bus_msg_s {
     /* The payload decoded as the topic's registered type; cast it, e.g.
      * (const Qb__V1__Bar *)m->msg. Never NULL in a handler call. */
     const ProtobufCMessage *msg;
+    int64_t origin_ns;        /* qb-origin-ns header; produced_ns when absent */
 } qb_bus_msg_t;
 
 /* The handler. Return:
@@ -162,7 +176,8 @@ typedef struct qb_bus_msg_s {
  *                    moves on.
  * errstr/errstr_size: a buffer for the reason (may be left empty).
  * Runs on the thread that calls qb_consumer_poll(), with the log context set
- * to topic, partition, offset and trace_id (cleared after the call). */
+ * to topic, partition, offset and trace_id (cleared after the call) and the
+ * thread's bus origin set to m->origin_ns (restored after the call). */
 typedef qb_err_t (*qb_consumer_handler_cb)(const qb_bus_msg_t *m, void *opaque,
                                            char *errstr, size_t errstr_size);
 
@@ -266,6 +281,24 @@ qb_err_t qb_consumer_close(qb_consumer_t *c);
 
 /* Close if needed and free. qb_consumer_destroy(NULL) does nothing. */
 void qb_consumer_destroy(qb_consumer_t *c);
+
+/* ======================================================================= *
+ * Origin (qb-origin-ns)
+ * ======================================================================= */
+
+/* The calling thread's origin time (CLOCK_REALTIME ns; 0 = none): what the
+ * next send from this thread writes as qb-origin-ns. Set by the consumer
+ * around each handler (see qb_consumer_handler_cb). */
+int64_t qb_bus_origin(void);
+
+/* Set the calling thread's origin (0 clears it: the next send starts a new
+ * origin, its own produced time). For code that sends outside the handler
+ * that received the cause, e.g. a batch flushed later: keep m->origin_ns
+ * with the staged item, and around its send
+ *     int64_t was = qb_bus_origin(); qb_bus_set_origin(kept);
+ *     qb_producer_send(...); qb_bus_set_origin(was);
+ * Returns the previous value. */
+int64_t qb_bus_set_origin(int64_t origin_ns);
 
 /* ======================================================================= *
  * Readiness

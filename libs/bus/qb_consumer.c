@@ -681,13 +681,16 @@ static void qb_consumer_process(qb_consumer_t *c, rd_kafka_message_t *rkm) {
         QB_WARN("%s [%d]: expected offset %" PRId64 " again after retry, got %" PRId64,
                 tname, (int)rkm->partition, r->offset, rkm->offset);
 
-    char type[128], trace[64], produced[32], reason[512];
+    char type[128], trace[64], produced[32], origin[32], reason[512];
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(rkm, &hdrs)) hdrs = NULL;
     qb_consumer_header(hdrs, "qb-type", type, sizeof(type));
     qb_consumer_header(hdrs, "qb-trace-id", trace, sizeof(trace));
     qb_consumer_header(hdrs, "qb-produced-ns", produced, sizeof(produced));
+    qb_consumer_header(hdrs, "qb-origin-ns", origin, sizeof(origin));
     int64_t produced_ns = strtoll(produced, NULL, 10);
+    int64_t origin_ns = strtoll(origin, NULL, 10);
+    if (origin_ns <= 0) origin_ns = produced_ns > 0 ? produced_ns : 0;
 
     qb_counter_inc(ct->in);
     if (produced_ns > 0) {
@@ -729,8 +732,12 @@ static void qb_consumer_process(qb_consumer_t *c, rd_kafka_message_t *rkm) {
             .produced_ns = produced_ns,
             .timestamp_ms = rd_kafka_message_timestamp(rkm, NULL),
             .msg = msg,
+            .origin_ns = origin_ns,
         };
+        /* sends from the handler carry this message's origin (qb_bus.h) */
+        int64_t was = qb_bus_set_origin(origin_ns);
         code = c->handler(&m, c->opaque, reason, sizeof(reason));
+        qb_bus_set_origin(was);
         protobuf_c_message_free_unpacked(msg, NULL);
         if (code != QB_OK && !reason[0])
             snprintf(reason, sizeof(reason), "%s", qb_err_str(code));

@@ -194,16 +194,21 @@ static const char *qb_producer_ns_text(int64_t v, char buf[24]) {
     return o;
 }
 
-/* now_ns: CLOCK_REALTIME, also the message's Kafka timestamp */
+/* now_ns: CLOCK_REALTIME, also the message's Kafka timestamp. The origin is
+ * the thread's (set by the consumer around a handler), else now_ns. */
 static rd_kafka_headers_t *qb_producer_headers(const char *msg_type, const char *trace_id,
                                                int64_t now_ns) {
-    char buf[24];
-    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    char buf[24], obuf[24];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     if (!trace_id) trace_id = qb_log_trace();
+    int64_t origin = qb_bus_origin();
     const char *ns = qb_producer_ns_text(now_ns, buf);
+    const char *ons = origin > 0 ? qb_producer_ns_text(origin, obuf) : ns;
+    const char *oend = origin > 0 ? obuf + 23 : buf + 23;
     rd_kafka_header_add(h, "qb-type", 7, msg_type, -1);
     if (trace_id && *trace_id) rd_kafka_header_add(h, "qb-trace-id", 11, trace_id, -1);
     rd_kafka_header_add(h, "qb-produced-ns", 14, ns, (ssize_t)(buf + 23 - ns));
+    rd_kafka_header_add(h, "qb-origin-ns", 12, ons, (ssize_t)(oend - ons));
     return h;
 }
 

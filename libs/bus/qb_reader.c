@@ -146,6 +146,9 @@ qb_err_t qb_reader_next(qb_reader_t *r, int timeout_ms, qb_bus_msg_t *out,
     char pbuf[32];
     const char *pns = qb_reader_hdr(m, "qb-produced-ns", pbuf, sizeof(pbuf));
     out->produced_ns = pns ? strtoll(pns, NULL, 10) : 0;
+    const char *ons = qb_reader_hdr(m, "qb-origin-ns", pbuf, sizeof(pbuf));
+    out->origin_ns = ons ? strtoll(ons, NULL, 10) : 0;
+    if (out->origin_ns <= 0) out->origin_ns = out->produced_ns;
 
     const ProtobufCMessageDescriptor *d = qb_proto_find(type);
     r->decode_err[0] = '\0';

@@ -160,6 +160,8 @@ qb_err_t ex_on_risk_event(ex_t *ex, const qb_bus_msg_t *m, char *errstr, size_t 
 qb_err_t ex_on_command(ex_t *ex, const qb_bus_msg_t *m, char *errstr, size_t errstr_size);
 /* A bar from md.bars for the paper broker. */
 void ex_on_bar(ex_t *ex, const qb_bus_msg_t *m);
+/* Apply up to max bars the md.bars reader holds (none waited for); how many. */
+size_t ex_bars_drain(ex_t *ex, size_t max);
 /* Bring every open order of every broker in line with the broker; full =
  * also positions and broker orders we do not know. */
 qb_err_t ex_reconcile(ex_t *ex, int full);

@@ -503,6 +503,11 @@ qb_err_t ex_on_order(ex_t *ex, const qb_bus_msg_t *m, char *errstr, size_t errst
         QB_INFO("order %s already known: duplicate ignored", o.o.id);
         return QB_OK;
     }
+    /* The paper simulator fills an order on the NEXT bar of its symbol: first
+     * apply the bars already received, so the bar that caused this order
+     * (on md.bars before the order existed) is never taken for the next one
+     * when this consumer runs ahead of the bar reader. */
+    (void)ex_bars_drain(ex, 100000);
     snprintf(o.o.account, sizeof o.o.account, "%.63s", p->account ? p->account : "");
     char why[256] = "";
     int reason = 0;
@@ -793,6 +798,8 @@ void ex_on_bar(ex_t *ex, const qb_bus_msg_t *m) {
     qb_counter_inc(ex->c_bars);
     qb_exec_event_t *evs = NULL;
     size_t n = 0;
+    /* the reports of fills on this bar carry its origin (qb-origin-ns) */
+    int64_t was_origin = qb_bus_set_origin(m->origin_ns);
     if (qb_exec_paper_on_bar(ex->brokers[bi], &bar, &evs, &n, errstr, sizeof errstr))
         QB_WARN("paper: bar %s: %s", bar.symbol.s, errstr);
     for (size_t i = 0; i < n; i++) {
@@ -812,7 +819,19 @@ void ex_on_bar(ex_t *ex, const qb_bus_msg_t *m) {
             if (!o) break;
         }
     }
+    qb_bus_set_origin(was_origin);
     free(evs);
+}
+
+size_t ex_bars_drain(ex_t *ex, size_t max) {
+    size_t k = 0;
+    for (; ex->bars && k < max; k++) {
+        qb_bus_msg_t m;
+        const char *derr = NULL;
+        if (qb_reader_next(ex->bars, 0, &m, &derr) != QB_OK) break;
+        ex_on_bar(ex, &m);
+    }
+    return k;
 }
 
 /* ---- risk events: the kill switch ---------------------------------------------------------- */

@@ -33,7 +33,9 @@
  *   account's rule (fixed-fractional over the signal's stop or an ATR
  *   multiple, percent of equity, volatility target, fixed quantity; the
  *   signal's target_weight wins when present), rounded down to LOT_SIZE;
- *   the order moves the position + open orders to the wanted one. Then
+ *   the order moves the position + open orders to the wanted one (a
+ *   reversal is two orders, as in the backtest engine: the exit, leg 1,
+ *   then the entry, leg 2, each checked on its own). Then
  *   the pre-trade checks (qb_risk_check.h: kill switch, pause, malformed,
  *   no price, price sanity, rate, open orders, order size, shorting,
  *   position size, concurrent positions, risk per trade, capital deployed,
@@ -501,6 +503,7 @@ static qb_err_t rk_emit(rk_t *r, rk_account_t *a, const rk_req_t *q, const char 
              res->text);
     d.decided_at = qb_time_now();
     d.t_in = q->t_in;
+    d.origin_ns = qb_bus_origin(); /* the handler's input: kept for the later send */
     qb_proto_header_t h;
     qb_proto_header_init(&h, "qb-risk", 0, qb_log_trace());
     ProtobufCMessage *msg;
@@ -691,30 +694,55 @@ static qb_err_t rk_decide(rk_t *r, rk_account_t *a, rk_req_t *q, int direction,
             if (qb_dec_mul(mult, atr, &stop_dist, QB_ROUND_HALF_EVEN) != QB_OK) stop_dist = 0;
         }
     }
-    qb_dec_t reserved = 0;
-    if (res.reason == QB_RISK_REASON_NONE) {
-        qb_risk_order_t o;
-        memset(&o, 0, sizeof o);
-        o.sym = sym;
-        o.side = side;
-        o.type = q->type;
-        o.qty = qty;
-        o.lot = lot;
-        o.limit_price = q->limit_price;
-        o.stop_price = q->stop_price;
-        o.price = sg ? price : 0;
-        o.stop_distance = stop_dist;
-        qb_risk_check(&c, &o, &res);
-        if (res.reason == QB_RISK_REASON_NONE) {
-            char s1[QB_DEC_STRLEN], s2[QB_DEC_STRLEN];
-            qb_dec_format(qty, s1, sizeof s1);
-            qb_dec_format(res.price, s2, sizeof s2);
-            snprintf(res.text, sizeof res.text, "%s %s at %s", side == QB_SIDE_BUY ? "buy" : "sell",
-                     s1, s2);
-            reserved = reserve_of(a, sym, open_qty[sym], side, qty, res.price);
-        }
+    /* A signal that reverses the position becomes two orders, as in the
+     * backtest engine (libs/backtest): the exit (leg 1; it only reduces, so
+     * no exposure limit blocks it) and then the entry of the wanted size
+     * (leg 2, checked with the exit counted as open). One combined order
+     * would pay a per-order fee once where the backtest pays it twice, and a
+     * refused flip would leave the wrong-way position open. */
+    qb_dec_t exit_qty = 0;
+    if (sg && res.reason == QB_RISK_REASON_NONE) {
+        qb_dec_t cur = qb_portfolio_qty(a->pf, sym) + open_qty[sym];
+        if ((cur > 0 && side == QB_SIDE_SELL && qty > cur) ||
+            (cur < 0 && side == QB_SIDE_BUY && qty > -cur))
+            exit_qty = cur > 0 ? cur : -cur;
     }
-    e = rk_emit(r, a, q, order_id, sym, &res, side, qty, reserved);
+    for (int leg = 1;; leg++) {
+        qb_dec_t leg_qty = !exit_qty ? qty : leg == 1 ? exit_qty : qty - exit_qty;
+        if (leg == 2) {
+            qb_risk_order_id(q->cause_id, 2, order_id);
+            memset(open_qty, 0, nq * sizeof *open_qty);
+            rk_ctx(r, a, sym, open_qty, nq, &c); /* now with the exit open */
+            memset(&res, 0, sizeof res);
+            res.price = price;
+        }
+        qb_dec_t reserved = 0;
+        if (res.reason == QB_RISK_REASON_NONE) {
+            qb_risk_order_t o;
+            memset(&o, 0, sizeof o);
+            o.sym = sym;
+            o.side = side;
+            o.type = q->type;
+            o.qty = leg_qty;
+            o.lot = lot;
+            o.limit_price = q->limit_price;
+            o.stop_price = q->stop_price;
+            o.price = sg ? price : 0;
+            o.stop_distance = stop_dist;
+            qb_risk_check(&c, &o, &res);
+            if (res.reason == QB_RISK_REASON_NONE) {
+                char s1[QB_DEC_STRLEN], s2[QB_DEC_STRLEN];
+                qb_dec_format(leg_qty, s1, sizeof s1);
+                qb_dec_format(res.price, s2, sizeof s2);
+                snprintf(res.text, sizeof res.text, "%s %s at %s%s",
+                         side == QB_SIDE_BUY ? "buy" : "sell", s1, s2,
+                         !exit_qty ? "" : leg == 1 ? " (exit)" : " (entry)");
+                reserved = reserve_of(a, sym, open_qty[sym], side, leg_qty, res.price);
+            }
+        }
+        e = rk_emit(r, a, q, order_id, sym, &res, side, leg_qty, reserved);
+        if (e || !exit_qty || leg == 2 || res.reason != QB_RISK_REASON_NONE) break;
+    }
     free(open_qty);
     return e;
 }
@@ -1132,8 +1160,10 @@ static qb_err_t rk_flush(rk_t *r, int wait) {
     if (!r->unacked_o.n && !r->unacked_e.n) r->unacked_since = t1;
     for (size_t i = 0; i < rk_batch_ndecisions(r->batch) && !e; i++) {
         const rk_decision_t *x = rk_batch_decision_at(r->batch, i);
+        int64_t was = qb_bus_set_origin(x->origin_ns);
         e = qb_producer_send(r->producer, x->topic, x->account, strlen(x->account), x->msg_type,
                              x->msg, x->len, "");
+        qb_bus_set_origin(was);
         if (!e) ids_add(&r->unacked_o, x->order_id);
         if (!e && x->cause_kind == QB__V1__ORDER_CAUSE__ORDER_CAUSE_SIGNAL)
             qb_hist_observe(r->h_signal, (double)(t1 - x->t_in) / 1e9);

@@ -114,6 +114,7 @@ typedef struct rk_decision_s {
     uint8_t *msg;               /* packed protobuf, malloc'd (owned by the batch) */
     size_t len;
     qb_time_t t_in;             /* monotonic ns when the input was received */
+    int64_t origin_ns;          /* the cause's qb-origin-ns, sent with the decision */
 } rk_decision_t;
 
 qb_err_t rk_batch_decision(rk_batch_t *b, const rk_decision_t *d);
