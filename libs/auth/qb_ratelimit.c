@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "auth/qb_auth.h"
 
 static const char rl_script[] =
@@ -57,13 +55,7 @@ static const char rl_script[] =
 static char rl_sha[41];
 static pthread_once_t rl_sha_once = PTHREAD_ONCE_INIT;
 
-static void rl_sha_init(void) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(rl_script, strlen(rl_script), md, &len, EVP_sha1(), NULL) != 1 || len != 20)
-        return; /* rl_sha stays "": EVAL every time */
-    for (unsigned i = 0; i < 20; i++) snprintf(rl_sha + 2 * i, 3, "%02x", md[i]);
-}
+static void rl_sha_init(void) { qb_cache_script_sha(rl_script, rl_sha); }
 
 /* argv for EVALSHA (sha) or EVAL (!sha) */
 static qb_err_t rl_build(qb_ratelimit_cmd_t *rc, const char *key, double rate_per_s,

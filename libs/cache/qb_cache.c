@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "core/qb_log.h"
 #include "core/qb_metrics.h"
 
@@ -645,4 +647,14 @@ qb_err_t qb_cache_pipeline(qb_cache_t *c, int n, const qb_cache_cmd_t *cmds,
                                     "redis connection lost during a pipeline of %d (they may or "
                                     "may not have run): %s",
                                     n, why));
+}
+
+void qb_cache_script_sha(const char *script, char out[41]) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    out[0] = '\0';
+    if (!script || EVP_Digest(script, strlen(script), md, &len, EVP_sha1(), NULL) != 1 ||
+        len != 20)
+        return;
+    for (unsigned i = 0; i < 20; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

@@ -111,6 +111,10 @@ qb_err_t qb_cache_command_argv(qb_cache_t *c, int argc, const char **argv,
  * the others' answers. QB_ERR_UNAVAILABLE when the connection failed
  * (every replies[i] NULL; the commands may or may not have run),
  * QB_ERR_INVALID for bad arguments. */
+/* The SHA-1 of a Lua script as EVALSHA wants it (40 hex digits) in out;
+ * "" if OpenSSL fails (the caller then sends EVAL). */
+void qb_cache_script_sha(const char *script, char out[41]);
+
 typedef struct qb_cache_cmd_s {
     int argc;
     const char **argv;

@@ -6,7 +6,7 @@
  * is published). Without ?timeframe the finest available of 1m, 5m, 15m,
  * 1h, 1d is wanted: ONE Redis round trip answers it (QUOTE_LUA: the first
  * of the symbol's keys holding a bar, for every symbol of a batch), sent
- * as EVALSHA of the script's SHA-1 computed here, with EVAL when Redis has
+ * as EVALSHA of the script's SHA-1 (qb_cache_script_sha), with EVAL when Redis has
  * not seen it yet (NOSCRIPT; Redis then keeps it). Symbols Redis does not
  * hold — or all of them when Redis is down (qb_cache answers at once while
  * in back-off) — come from the newest md.bars row in the same timeframe
@@ -36,7 +36,6 @@
  * an admin may create such a job through the gateway. */
 #include <ctype.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,13 +86,7 @@ static const char QUOTE_LUA[] =
 static char quote_sha[41];
 static pthread_once_t quote_sha_once = PTHREAD_ONCE_INIT;
 
-static void quote_sha_init(void) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(QUOTE_LUA, strlen(QUOTE_LUA), md, &len, EVP_sha1(), NULL) != 1 || len != 20)
-        return; /* quote_sha stays "": EVAL every time */
-    for (unsigned i = 0; i < 20; i++) snprintf(quote_sha + 2 * i, 3, "%02x", md[i]);
-}
+static void quote_sha_init(void) { qb_cache_script_sha(QUOTE_LUA, quote_sha); }
 
 /* One latest bar, as Redis or PostgreSQL gave it. */
 typedef struct quote_s {

@@ -116,7 +116,6 @@ typedef struct sse_client_s {
     api_hub_t *hub;
     struct MHD_Connection *conn;
     struct sse_client_s *wprev, *wnext;
-    int is_waiting;
     int64_t hb_due_ms;      /* a heartbeat is written when idle until then */
     unsigned streams;       /* bit per STREAMS index */
     char **symbols;
@@ -138,7 +137,6 @@ static void wait_add(api_hub_t *h, sse_client_t *c) {
     c->wnext = h->waiting;
     if (h->waiting) h->waiting->wprev = c;
     h->waiting = c;
-    c->is_waiting = 1;
 }
 
 static void wait_del(api_hub_t *h, sse_client_t *c) {
@@ -148,7 +146,6 @@ static void wait_del(api_hub_t *h, sse_client_t *c) {
         h->waiting = c->wnext;
     if (c->wnext) c->wnext->wprev = c->wprev;
     c->wprev = c->wnext = NULL;
-    c->is_waiting = 0;
 }
 
 /* Take the waiting clients `pick` selects off the list (hub lock held);

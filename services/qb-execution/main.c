@@ -403,12 +403,7 @@ int main(int argc, char **argv) {
             rc = 1;
             break;
         }
-        for (int i = 0; ex->bars && i < 2000; i++) {
-            qb_bus_msg_t m;
-            const char *derr = NULL;
-            if (qb_reader_next(ex->bars, 0, &m, &derr) != QB_OK) break;
-            ex_on_bar(ex, &m);
-        }
+        (void)ex_bars_drain(ex, 2000);
         now = qb_time_now();
         if (now >= next_poll) {
             (void)ex_reconcile(ex, 0);
