@@ -113,6 +113,8 @@ typedef struct qb_exec_order_s {
     qb_dec_t take_profit, stop_loss; /* bracket entry; 0 = none */
     qb_dec_t requested_qty;        /* before rollout scaling */
     qb_dec_t reference_price;
+    qb_time_t not_before;          /* Order.not_before: match only bars after it
+                                      (paper simulator); 0 = none */
     qb_dec_t notional;             /* sum of fill qty x price (half-even each) */
     qb_dec_t commission;           /* sum of fill commissions */
     uint64_t seq;                  /* reports so far */

@@ -132,7 +132,11 @@ qb_err_t qb_exec_broker_account(qb_exec_broker_t *b, const char *account,
  * partial-fill and commission models the backtest engine uses, so the
  * same orders against the same bars fill alike: tests/unit/test_exec.c
  * compares with qb_bt_run_signals). An order is matched from the NEXT bar
- * of its symbol given to qb_exec_paper_on_bar (NEXT_OPEN: at its open).
+ * of its symbol given to qb_exec_paper_on_bar (NEXT_OPEN: at its open)
+ * after its not_before (qb_exec_order_t): an order decided on a bar this
+ * broker has not been given yet is held (ACCEPTED, listed as open,
+ * cancelable) until that bar has been given, so a bar feed that lags the
+ * order flow never fills an order inside the bar that caused it.
  * Fill ids: qb_exec_fill_id_cum (the order's cumulative qty after the
  * fill), so a restarted paper broker that re-adopts an order with its
  * stored cum continues the same id sequence. */

@@ -1,6 +1,16 @@
 /* qb_exec_paper.c — the paper broker: one qb_sim + qb_portfolio per
  * account, driven by live bars; sim events become execution events
- * (qb_exec_broker.h). Owns its sims, portfolios and order records. */
+ * (qb_exec_broker.h). Owns its sims, portfolios and order records.
+ *
+ * Not before: an order decided on bar t (qb_exec_order_t.not_before = t)
+ * must be matched from the bar AFTER t, as in the backtest. The sim
+ * matches an order against the next bar it is given, so an order that
+ * arrives before the sim has seen bar t (this process's bar feed behind
+ * the producer of the order: a restart, a broker outage, CPU starvation)
+ * would fill inside bar t. Such an order is HELD (accepted, not in the
+ * sim) and placed by qb_exec_paper_on_bar: before a bar after t is
+ * matched, or right after bar t itself. Cancel and kill switch reach held
+ * orders too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +32,8 @@ typedef struct pp_ord_s {
     qb_dec_t qty;          /* whole order */
     qb_dec_t cum, notional;
     qb_order_status_t status;
+    int held;              /* waiting for its not_before bar (above) */
+    uint32_t sym;          /* the account portfolio's symbol id */
     qb_exec_order_t spec;  /* what was submitted (for status) */
 } pp_ord_t;
 
@@ -35,6 +47,8 @@ typedef struct pp_s {
     size_t idxcap;
     qb_exec_event_t *pend; /* events of the last submit / cancel */
     size_t npend, cappend;
+    size_t *held;          /* indexes of held orders (unordered) */
+    size_t nheld, capheld;
 } pp_t;
 
 static uint64_t pp_hash(const char *s) {
@@ -194,6 +208,17 @@ static void pp_fill_view(const pp_t *p, const pp_ord_t *r, qb_exec_border_t *out
     snprintf(out->raw_status, sizeof out->raw_status, "%s", qb_order_status_name(r->status));
 }
 
+/* Order record r (index k) into its account's sim. */
+static qb_err_t pp_place(pp_acct_t *a, const pp_ord_t *r, size_t k, uint64_t *id, char *why,
+                         size_t why_size) {
+    const qb_exec_order_t *o = &r->spec;
+    qb_sim_order_t so = {.sym = r->sym, .side = o->o.side, .type = o->o.type, .tif = o->o.tif,
+                         .qty = o->o.qty - o->o.filled_qty, .limit_price = o->o.limit_price,
+                         .stop_price = o->o.stop_price, .flags = 0, .tag = k + 1};
+    qb_time_t ts = o->o.updated_ts ? o->o.updated_ts : o->o.created_ts;
+    return qb_sim_submit(a->sim, &so, ts, id, why, why_size);
+}
+
 static qb_err_t pp_submit_as(pp_t *p, const qb_exec_order_t *o, qb_exec_border_t *out,
                              char *errstr, size_t errstr_size) {
     pp_ord_t *ex = pp_find(p, o->o.id);
@@ -222,13 +247,27 @@ static qb_err_t pp_submit_as(pp_t *p, const qb_exec_order_t *o, qb_exec_border_t
     r->base_cum = r->cum = o->o.filled_qty;
     r->base_notional = r->notional = o->notional;
     r->spec = *o;
-    qb_sim_order_t so = {.sym = sym, .side = o->o.side, .type = o->o.type, .tif = o->o.tif,
-                         .qty = o->o.qty - o->o.filled_qty, .limit_price = o->o.limit_price,
-                         .stop_price = o->o.stop_price, .flags = 0, .tag = k + 1};
+    r->sym = sym;
+    if (o->not_before > 0 && qb_sim_last_bar_ts(a->sim, sym) < o->not_before) {
+        if (p->nheld == p->capheld) {
+            size_t nc = p->capheld ? p->capheld * 2 : 64;
+            size_t *nh = realloc(p->held, nc * sizeof *nh);
+            if (!nh) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
+            p->held = nh;
+            p->capheld = nc;
+        }
+        p->nord++;
+        if (pp_index(p, k)) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
+        r->held = 1;
+        r->status = o->o.filled_qty > 0 ? QB_ORDER_STATUS_PARTIALLY_FILLED
+                                        : QB_ORDER_STATUS_ACCEPTED;
+        p->held[p->nheld++] = k;
+        if (out) pp_fill_view(p, r, out);
+        return QB_OK;
+    }
     uint64_t id = 0;
     char why[256] = "";
-    qb_time_t ts = o->o.updated_ts ? o->o.updated_ts : o->o.created_ts;
-    e = qb_sim_submit(a->sim, &so, ts, &id, why, sizeof why);
+    e = pp_place(a, r, k, &id, why, sizeof why);
     if (e == QB_ERR_INVALID) {
         qb_sim_events_clear(a->sim);
         return qb_err_set(errstr, errstr_size, QB_ERR_INVALID, "paper: %s", why);
@@ -244,6 +283,62 @@ static qb_err_t pp_submit_as(pp_t *p, const qb_exec_order_t *o, qb_exec_border_t
     return QB_OK;
 }
 
+/* Held orders of account a on symbol sym whose not_before is before ts
+ * (strict) or at most ts: into the sim now. A refusal becomes a REJECTED
+ * event (CANCELED when part of the order had filled before a restart). */
+static void pp_release(pp_t *p, pp_acct_t *a, uint32_t sym, qb_time_t ts, int strict,
+                       qb_exec_event_t **evs, size_t *n, size_t *cap) {
+    int acct = (int)(a - p->accts);
+    for (size_t i = 0; i < p->nheld;) {
+        size_t k = p->held[i];
+        pp_ord_t *r = &p->ords[k];
+        qb_time_t nb = r->spec.not_before;
+        if (r->acct != acct || r->sym != sym || (strict ? nb >= ts : nb > ts)) {
+            i++;
+            continue;
+        }
+        p->held[i] = p->held[--p->nheld];
+        r->held = 0;
+        uint64_t id = 0;
+        char why[256] = "";
+        qb_err_t e = pp_place(a, r, k, &id, why, sizeof why);
+        if (e == QB_ERR_INVALID) {
+            qb_exec_event_t ev;
+            memset(&ev, 0, sizeof ev);
+            snprintf(ev.order_id, sizeof ev.order_id, "%s", r->id);
+            ev.ts = ts;
+            ev.kind = r->cum > 0 ? QB_EXEC_EV_CANCELED : QB_EXEC_EV_REJECTED;
+            ev.reason_code = strstr(why, "INSUFFICIENT_BUYING_POWER")
+                                 ? QB_EXEC_REASON_INSUFFICIENT_FUNDS
+                                 : QB_EXEC_REASON_BROKER_REJECT;
+            snprintf(ev.reason_text, sizeof ev.reason_text, "paper: %.200s", why);
+            r->status = r->cum > 0 ? QB_ORDER_STATUS_CANCELED : QB_ORDER_STATUS_REJECTED;
+            qb_sim_events_clear(a->sim);
+            (void)pp_push(evs, n, cap, &ev);
+            continue;
+        }
+        r->sim_id = id;
+        pp_drain(p, a, evs, n, cap);
+    }
+}
+
+/* Cancel held order i of the held list (its CANCELED event into *evs). */
+static void pp_unhold(pp_t *p, size_t i, qb_time_t ts, int reason, const char *text,
+                      qb_exec_event_t **evs, size_t *n, size_t *cap) {
+    pp_ord_t *r = &p->ords[p->held[i]];
+    p->held[i] = p->held[--p->nheld];
+    r->held = 0;
+    r->status = QB_ORDER_STATUS_CANCELED;
+    qb_exec_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.order_id, sizeof ev.order_id, "%s", r->id);
+    ev.ts = ts;
+    ev.kind = QB_EXEC_EV_CANCELED;
+    ev.reason_code = reason;
+    if (text) snprintf(ev.reason_text, sizeof ev.reason_text, "%s", text);
+    (void)pp_push(evs, n, cap, &ev);
+}
+
 static qb_err_t pp_submit(void *impl, const qb_exec_order_t *o, qb_exec_border_t *out,
                           char *errstr, size_t errstr_size) {
     return pp_submit_as(impl, o, out, errstr, errstr_size);
@@ -254,6 +349,12 @@ static qb_err_t pp_cancel(void *impl, const qb_exec_order_t *o, char *errstr,
     pp_t *p = impl;
     pp_ord_t *r = pp_find(p, o->o.id);
     if (!r) return qb_err_set(errstr, errstr_size, QB_ERR_NOT_FOUND, "paper: no order %s", o->o.id);
+    if (r->held) {
+        size_t i = 0;
+        while (p->ords + p->held[i] != r) i++;
+        pp_unhold(p, i, o->o.updated_ts, 0, NULL, &p->pend, &p->npend, &p->cappend);
+        return QB_OK;
+    }
     if (!r->sim_id)
         return qb_err_set(errstr, errstr_size, QB_ERR_STATE, "paper: order %s is %s", o->o.id,
                           qb_order_status_name(r->status));
@@ -291,12 +392,12 @@ static qb_err_t pp_open(void *impl, qb_exec_border_t **out, size_t *n, char *err
     *out = NULL;
     *n = 0;
     size_t cnt = 0;
-    for (size_t i = 0; i < p->nord; i++) cnt += p->ords[i].sim_id != 0;
+    for (size_t i = 0; i < p->nord; i++) cnt += p->ords[i].sim_id != 0 || p->ords[i].held;
     if (!cnt) return QB_OK;
     *out = malloc(cnt * sizeof **out);
     if (!*out) return qb_err_set(errstr, errstr_size, QB_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->nord; i++)
-        if (p->ords[i].sim_id) pp_fill_view(p, &p->ords[i], &(*out)[(*n)++]);
+        if (p->ords[i].sim_id || p->ords[i].held) pp_fill_view(p, &p->ords[i], &(*out)[(*n)++]);
     return QB_OK;
 }
 
@@ -345,6 +446,7 @@ static void pp_destroy(void *impl) {
     free(p->ords);
     free(p->idx);
     free(p->pend);
+    free(p->held);
     free(p);
 }
 
@@ -417,9 +519,12 @@ qb_err_t qb_exec_paper_on_bar(qb_exec_broker_t *b, const qb_bar_t *bar, qb_exec_
         pp_acct_t *a = &p->accts[i];
         uint32_t sym;
         if (qb_portfolio_symbol_find(a->pf, bar->symbol.s, &sym) != QB_OK) continue;
+        if (p->nheld && bar->ts > qb_sim_last_bar_ts(a->sim, sym))
+            pp_release(p, a, sym, bar->ts, 1, evs, n, &cap); /* decided before this bar */
         qb_err_t e = qb_sim_on_bar(a->sim, sym, &pb);
         if (e == QB_ERR_INVALID) continue; /* not after the symbol's last bar */
         pp_drain(p, a, evs, n, &cap);
+        if (p->nheld) pp_release(p, a, sym, bar->ts, 0, evs, n, &cap); /* decided on it */
         if (e && e != QB_ERR_NOMEM)
             return qb_err_set(errstr, errstr_size, e, "paper: %s", qb_sim_last_error(a->sim));
     }
@@ -437,6 +542,13 @@ size_t qb_exec_paper_cancel_all(qb_exec_broker_t *b, const char *account, qb_tim
         size_t before = *n;
         k += qb_sim_cancel_all(a->sim, ts);
         pp_drain(p, a, evs, n, &cap);
+        for (size_t j = 0; j < p->nheld;)
+            if (p->ords[p->held[j]].acct == (int)i) {
+                pp_unhold(p, j, ts, 0, NULL, evs, n, &cap);
+                k++;
+            } else {
+                j++;
+            }
         for (size_t j = before; j < *n; j++)
             if ((*evs)[j].kind == QB_EXEC_EV_CANCELED && !(*evs)[j].reason_code) {
                 (*evs)[j].reason_code = QB_EXEC_REASON_KILL_SWITCH;

@@ -545,3 +545,6 @@ size_t qb_sim_open_orders(const qb_sim_t *sim, uint32_t sym) {
     return sym < sim->nsym ? sim->sym[sym].n_open : 0;
 }
 size_t qb_sim_open_total(const qb_sim_t *sim) { return sim->n_open; }
+qb_time_t qb_sim_last_bar_ts(const qb_sim_t *sim, uint32_t sym) {
+    return sym < sim->nsym && sim->sym[sym].have_bar ? sim->sym[sym].ts : 0;
+}

@@ -179,6 +179,8 @@ qb_err_t qb_sim_order_get(const qb_sim_t *sim, uint64_t id, qb_sim_order_info_t 
 /* Working orders of one symbol / of all. */
 size_t qb_sim_open_orders(const qb_sim_t *sim, uint32_t sym);
 size_t qb_sim_open_total(const qb_sim_t *sim);
+/* The ts of the last bar given for `sym`; 0 before its first (or unknown). */
+qb_time_t qb_sim_last_bar_ts(const qb_sim_t *sim, uint32_t sym);
 
 /* ---- bars --------------------------------------------------------------- */
 

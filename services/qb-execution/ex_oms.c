@@ -503,10 +503,11 @@ qb_err_t ex_on_order(ex_t *ex, const qb_bus_msg_t *m, char *errstr, size_t errst
         QB_INFO("order %s already known: duplicate ignored", o.o.id);
         return QB_OK;
     }
-    /* The paper simulator fills an order on the NEXT bar of its symbol: first
-     * apply the bars already received, so the bar that caused this order
-     * (on md.bars before the order existed) is never taken for the next one
-     * when this consumer runs ahead of the bar reader. */
+    /* The paper simulator fills an order on the NEXT bar of its symbol after
+     * the order's not_before (the bar that caused it): a paper order whose
+     * bar the reader has not delivered yet is held until it has (libs/exec
+     * qb_exec_paper.c). Applying the bars already received first makes that
+     * rare (and keeps marks current). */
     (void)ex_bars_drain(ex, 100000);
     snprintf(o.o.account, sizeof o.o.account, "%.63s", p->account ? p->account : "");
     char why[256] = "";
@@ -526,6 +527,7 @@ qb_err_t ex_on_order(ex_t *ex, const qb_bus_msg_t *m, char *errstr, size_t errst
     o.leg = p->leg ? (int)p->leg : QB_EXEC_LEG_SINGLE;
     o.mode = (int)p->mode;
     o.reference_price = p->reference_price;
+    o.not_before = p->not_before > 0 ? p->not_before : 0;
     o.cause_kind = (int)p->cause_kind;
     o.o.status = QB_ORDER_STATUS_NEW;
     o.o.created_ts = o.o.updated_ts = qb_time_now();

@@ -435,6 +435,7 @@ typedef struct rk_req_s {
     int tif;
     qb_dec_t qty, limit_price, stop_price, tp, sl, ref_price;
     const char *client_tag;
+    qb_time_t not_before;       /* Order.not_before: a signal's bar_ts; 0 = none */
     qb_time_t t_in;
 } rk_req_t;
 
@@ -530,6 +531,7 @@ static qb_err_t rk_emit(rk_t *r, rk_account_t *a, const rk_req_t *q, const char 
         o.mode = (Qb__V1__TradingMode)r->mode;
         o.reference_price = d.price;
         o.client_tag = (char *)(q->client_tag ? q->client_tag : "");
+        o.not_before = q->not_before;
         msg = &o.base;
         d.topic = "orders";
     } else {
@@ -774,6 +776,7 @@ static qb_err_t rk_on_signal(rk_t *r, const qb_bus_msg_t *m, char *errstr, size_
     q.type = QB_ORDER_TYPE_MARKET;
     q.tif = QB__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY;
     q.ref_price = sg->reference_price;
+    q.not_before = sg->bar_ts;
     q.t_in = qb_time_mono_ns();
     e = rk_decide(r, a, &q, (int)sg->direction, sg, errstr, errstr_size);
     return e;

@@ -924,6 +924,120 @@ static void test_paper_broker(void **state) {
     qb_exec_broker_destroy(NULL);
 }
 
+/* not_before: an order decided on bar t that reaches the paper broker before
+ * the broker has seen bar t (its bar feed behind) is held and matched from
+ * the bar after t, as in the backtest; one decided on a bar already seen is
+ * placed at once; held orders can be canceled and are canceled by the kill
+ * switch; a refusal at placement is a REJECTED event. */
+static qb_bar_t nb_bar(const char *sym, qb_time_t ts, const char *open) {
+    qb_bar_t bar;
+    memset(&bar, 0, sizeof bar);
+    qb_symbol_set(&bar.symbol, sym, NULL, 0);
+    strcpy(bar.timeframe, "1d");
+    bar.ts = ts;
+    bar.open = bar.high = bar.low = bar.close = D(open);
+    bar.volume = D("1000");
+    return bar;
+}
+
+static void test_paper_not_before(void **state) {
+    (void)state;
+    qb_exec_paper_config_t pc;
+    qb_exec_paper_config_default(&pc);
+    pc.pf.initial_cash = D("100000");
+    qb_exec_broker_t *pb = NULL;
+    OK(qb_exec_paper_new(&pc, &pb, E, sizeof E));
+    qb_exec_border_t b;
+    qb_exec_event_t *evs = NULL;
+    size_t n = 0;
+    qb_bar_t b0 = nb_bar("AAPL", T0, "100"), b1 = nb_bar("AAPL", T0 + DAY, "110"),
+             b2 = nb_bar("AAPL", T0 + 2 * DAY, "120"), b3 = nb_bar("AAPL", T0 + 3 * DAY, "130");
+    /* the lagging feed: the order of bar T0+DAY arrives before that bar */
+    OK(qb_exec_paper_on_bar(pb, &b0, &evs, &n, E, sizeof E));
+    qb_exec_order_t o = mk_order("6f1c2a40-0000-4000-8000-0000000000d1", "2");
+    o.not_before = T0 + DAY;
+    OK(qb_exec_broker_submit(pb, &o, &b, E, sizeof E));
+    assert_int_equal(b.status, QB_ORDER_STATUS_ACCEPTED);
+    qb_exec_border_t *open = NULL;
+    size_t nopen = 0;
+    OK(qb_exec_broker_open_orders(pb, &open, &nopen, E, sizeof E));
+    assert_int_equal(nopen, 1);
+    free(open);
+    qb_exec_paper_take_events(pb, &evs, &n);
+    assert_int_equal(n, 0);
+    OK(qb_exec_paper_on_bar(pb, &b1, &evs, &n, E, sizeof E));
+    assert_int_equal(n, 0); /* not inside its own bar (would be 2 @ 110) */
+    OK(qb_exec_paper_on_bar(pb, &b2, &evs, &n, E, sizeof E));
+    assert_int_equal(n, 1);
+    assert_int_equal(evs[0].kind, QB_EXEC_EV_FILL);
+    assert_dec(evs[0].price, "120");
+    assert_dec(evs[0].qty, "2");
+    free(evs);
+    evs = NULL;
+    n = 0;
+    /* the feed ahead: decided on a bar already seen -> next bar */
+    qb_exec_order_t o2 = mk_order("6f1c2a40-0000-4000-8000-0000000000d2", "1");
+    o2.not_before = T0 + 2 * DAY;
+    OK(qb_exec_broker_submit(pb, &o2, &b, E, sizeof E));
+    OK(qb_exec_paper_on_bar(pb, &b3, &evs, &n, E, sizeof E));
+    assert_int_equal(n, 1);
+    assert_dec(evs[0].price, "130");
+    free(evs);
+    evs = NULL;
+    n = 0;
+    /* a bar skipped: the order of T0+4d is placed before T0+5d's bar */
+    qb_exec_order_t o3 = mk_order("6f1c2a40-0000-4000-8000-0000000000d3", "1");
+    o3.not_before = T0 + 4 * DAY;
+    OK(qb_exec_broker_submit(pb, &o3, &b, E, sizeof E));
+    qb_bar_t b5 = nb_bar("AAPL", T0 + 5 * DAY, "150");
+    OK(qb_exec_paper_on_bar(pb, &b5, &evs, &n, E, sizeof E));
+    assert_int_equal(n, 1);
+    assert_dec(evs[0].price, "150");
+    free(evs);
+    evs = NULL;
+    n = 0;
+    /* cancel a held order; the kill switch cancels another */
+    qb_exec_order_t o4 = mk_order("6f1c2a40-0000-4000-8000-0000000000d4", "1");
+    o4.not_before = T0 + 9 * DAY;
+    OK(qb_exec_broker_submit(pb, &o4, &b, E, sizeof E));
+    o4.o.updated_ts = T0 + 6 * DAY;
+    OK(qb_exec_broker_cancel(pb, &o4, E, sizeof E));
+    qb_exec_paper_take_events(pb, &evs, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(evs[0].kind, QB_EXEC_EV_CANCELED);
+    assert_string_equal(evs[0].order_id, o4.o.id);
+    free(evs);
+    ERR(QB_ERR_STATE, qb_exec_broker_cancel(pb, &o4, E, sizeof E));
+    qb_exec_order_t o5 = mk_order("6f1c2a40-0000-4000-8000-0000000000d5", "1");
+    o5.not_before = T0 + 9 * DAY;
+    OK(qb_exec_broker_submit(pb, &o5, &b, E, sizeof E));
+    evs = NULL;
+    n = 0;
+    assert_int_equal(qb_exec_paper_cancel_all(pb, "paper-1", T0, &evs, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(evs[0].kind, QB_EXEC_EV_CANCELED);
+    assert_int_equal(evs[0].reason_code, QB_EXEC_REASON_KILL_SWITCH);
+    free(evs);
+    evs = NULL;
+    n = 0;
+    /* refused when placed (a sell of more than is held, cash account) */
+    qb_exec_order_t o6 = mk_order("6f1c2a40-0000-4000-8000-0000000000d6", "100");
+    o6.o.side = QB_SIDE_SELL;
+    o6.not_before = T0 + 6 * DAY;
+    OK(qb_exec_broker_submit(pb, &o6, &b, E, sizeof E));
+    qb_bar_t b6 = nb_bar("AAPL", T0 + 6 * DAY, "160");
+    OK(qb_exec_paper_on_bar(pb, &b6, &evs, &n, E, sizeof E));
+    assert_int_equal(n, 1);
+    assert_int_equal(evs[0].kind, QB_EXEC_EV_REJECTED);
+    assert_string_equal(evs[0].order_id, o6.o.id);
+    assert_non_null(strstr(evs[0].reason_text, "paper: "));
+    free(evs);
+    OK(qb_exec_broker_open_orders(pb, &open, &nopen, E, sizeof E));
+    assert_int_equal(nopen, 0);
+    free(open);
+    qb_exec_broker_destroy(pb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transitions_all),
@@ -938,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_paper_equals_backtest_market),
         cmocka_unit_test(test_paper_equals_backtest_limit),
         cmocka_unit_test(test_paper_broker),
+        cmocka_unit_test(test_paper_not_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
