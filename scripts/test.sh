@@ -54,7 +54,17 @@ run_one() { # run_one NAME TIMEOUT CMD...
 
 for t in "$B"/tests/test_*; do [ -x "$t" ] && run_one "$(basename "$t")" 300 "$t"; done
 for t in "$B"/tests/it_*; do [ -x "$t" ] && run_one "$(basename "$t")" 600 "$t"; done
-for t in tests/e2e/test_*.sh; do [ -f "$t" ] && run_one "$(basename "$t" .sh)" 600 bash "$t"; done
+# End-to-end scripts: 600 s each, or what a "# qb-test-timeout: N" line in
+# the script says; QB_E2E_TIMEOUT_S overrides both (the chaos test's long
+# mode, QB_CHAOS_LONG=1, replays >= 1 M bars: 4 hours unless set).
+e2e_to() {
+  [ -n "${QB_E2E_TIMEOUT_S:-}" ] && { echo "$QB_E2E_TIMEOUT_S"; return; }
+  [ "${QB_CHAOS_LONG:-0}" != 0 ] && { echo 14400; return; }
+  local n
+  n=$(sed -n 's/^# qb-test-timeout: *\([0-9][0-9]*\).*/\1/p' "$1" | head -1)
+  echo "${n:-600}"
+}
+for t in tests/e2e/test_*.sh; do [ -f "$t" ] && run_one "$(basename "$t" .sh)" "$(e2e_to "$t")" bash "$t"; done
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"

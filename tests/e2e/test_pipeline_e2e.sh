@@ -6,7 +6,7 @@
 # the same strategy on the same bars with the same fill model.
 #
 # The set-up (bars, backtest, topics, service settings) is shared with
-# tests/chaos/test_pipeline_chaos.sh: tests/e2e/pipeline/setup.sh.
+# tests/e2e/test_pipeline_chaos.sh: tests/e2e/pipeline/setup.sh.
 # The stack is `make run`'s: qb-data, qb-features, qb-risk, qb-execution,
 # qb-notify and qb-api on the harness's PostgreSQL, Redis and qb-bus, on a
 # private database and private topics (QB_TOPIC_PREFIX).

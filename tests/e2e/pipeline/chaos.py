@@ -1,5 +1,5 @@
 """chaos.py — the services of the pipeline tests under a supervisor, and the
-faults of tests/chaos/test_pipeline_chaos.sh (issue 11, item 2).
+faults of tests/e2e/test_pipeline_chaos.sh (issue 11, item 2).
 
 Supervisor: starts qb-api (on a fixed port, so clients keep their URL across
 restarts) and the pipeline's services (PIPE_SERVICES_FILE: one line per

@@ -32,7 +32,7 @@ bt.json, `qbctl backtest`'s report of the same strategy on the same bars.
 5. Checks, against PostgreSQL, the topics (qbctl tail) and the API.
 Timing is only ever waited for, never asserted.
 
-Chaos mode (PIPE_CHAOS=1, tests/chaos/test_pipeline_chaos.sh): this script
+Chaos mode (PIPE_CHAOS=1, tests/e2e/test_pipeline_chaos.sh): this script
 starts the services itself under chaos.py's supervisor and runs chaos.py's
 faults during the replay (see there); the checks are the same, except that
 a FeatureSet, Signal or ExecutionReport may be on its topic twice after its

@@ -1,6 +1,6 @@
 # setup.sh — the shared set-up of the live-pipeline tests (sourced after
 # tests/e2e/api/lib.sh by tests/e2e/test_pipeline_e2e.sh and
-# tests/chaos/test_pipeline_chaos.sh).
+# tests/e2e/test_pipeline_chaos.sh).
 #
 #   PIPE_SYNTH=N PIPE_SYNTH_BARS=M   (defaults 24 / 400)
 #   source "$ROOT/tests/e2e/pipeline/setup.sh"
