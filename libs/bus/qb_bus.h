@@ -131,6 +131,20 @@ qb_err_t qb_producer_flush(qb_producer_t *p, int timeout_ms);
 /* Messages queued or in flight right now. */
 int qb_producer_outq_len(qb_producer_t *p);
 
+/* Delivery watermark, for a service that makes a batch durable while it
+ * goes on sending (qb-features): opt in before the first send (allocates a
+ * 1 MiB ring; sends then wait when 2^20 reports are outstanding). Every
+ * message queued gets the next sequence number: qb_producer_sent_seq() is
+ * how many were queued so far, qb_producer_done_seq() the n such that each
+ * of the first n has had its delivery report (delivered, failed, or never
+ * queued); a failure is counted in qb_producer_failures() (monotonic)
+ * before the mark passes it. Reports are served by qb_producer_poll() and
+ * sends, as always. */
+qb_err_t qb_producer_track_delivery(qb_producer_t *p);
+uint64_t qb_producer_sent_seq(qb_producer_t *p);
+uint64_t qb_producer_done_seq(qb_producer_t *p);
+uint64_t qb_producer_failures(qb_producer_t *p);
+
 /* Flush (up to 5 s; what remains is logged as lost) and free.
  * qb_producer_destroy(NULL) does nothing. */
 void qb_producer_destroy(qb_producer_t *p);
@@ -244,6 +258,18 @@ qb_err_t qb_consumer_store_pending(qb_consumer_t *c);
 
 /* Partitions with deferred offsets not yet stored. */
 size_t qb_consumer_pending(const qb_consumer_t *c);
+
+/* The deferred offsets as they stand now, taken out (NULL when none or out
+ * of memory, then they stay pending): for a batch written while the
+ * consumer goes on (its later records are not in it). Store them with
+ * qb_consumer_store_taken() once the batch's effects are durable (same
+ * contract as qb_consumer_store_pending; it frees `o`), or drop them with
+ * qb_offsets_free() (their records are handled again after a restart).
+ * Offsets of partitions revoked meanwhile are skipped and logged. */
+typedef struct qb_offsets_s qb_offsets_t;
+qb_offsets_t *qb_consumer_pending_take(qb_consumer_t *c);
+qb_err_t qb_consumer_store_taken(qb_consumer_t *c, qb_offsets_t *o);
+void qb_offsets_free(qb_offsets_t *o);
 
 /* Called inside a rebalance (and at close) when partitions are taken away,
  * BEFORE the consumer commits: flush and qb_consumer_store_pending() here so

@@ -775,12 +775,13 @@ void qb_consumer_set_revoke_cb(qb_consumer_t *c, qb_consumer_revoke_cb cb, void 
     c->revoke_opaque = opaque;
 }
 
-qb_err_t qb_consumer_store_pending(qb_consumer_t *c) {
-    if (!c || c->npending == 0) return QB_OK;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->npending);
-    for (size_t i = 0; i < c->npending; i++)
-        rd_kafka_topic_partition_list_add(l, c->pending[i].ct->t->name,
-                                          c->pending[i].partition)->offset = c->pending[i].next;
+/* Store the offsets of v[0..n) (deferred ones, now durable). */
+static qb_err_t qb_consumer_store_list(qb_consumer_t *c, const qb_pending_t *v, size_t n) {
+    if (n == 0) return QB_OK;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, v[i].ct->t->name, v[i].partition)->offset =
+            v[i].next;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
     qb_err_t ret = QB_OK;
     for (int i = 0; i < l->cnt; i++) {
@@ -791,14 +792,43 @@ qb_err_t qb_consumer_store_pending(qb_consumer_t *c) {
                     rd_kafka_err2str(l->elems[i].err));
             continue;
         }
-        qb_consumer_handled_note(c, c->pending[i].ct, c->pending[i].partition,
-                                 c->pending[i].next);
+        qb_consumer_handled_note(c, v[i].ct, v[i].partition, v[i].next);
     }
     if (err && err != RD_KAFKA_RESP_ERR__STATE) ret = qb__bus_err(err);
     rd_kafka_topic_partition_list_destroy(l);
+    return ret;
+}
+
+qb_err_t qb_consumer_store_pending(qb_consumer_t *c) {
+    if (!c || c->npending == 0) return QB_OK;
+    qb_err_t ret = qb_consumer_store_list(c, c->pending, c->npending);
     c->npending = 0;
     return ret;
 }
+
+struct qb_offsets_s {
+    size_t n;
+    qb_pending_t v[];
+};
+
+qb_offsets_t *qb_consumer_pending_take(qb_consumer_t *c) {
+    if (!c || c->npending == 0) return NULL;
+    qb_offsets_t *o = malloc(sizeof(*o) + c->npending * sizeof(o->v[0]));
+    if (!o) return NULL;
+    o->n = c->npending;
+    memcpy(o->v, c->pending, c->npending * sizeof(o->v[0]));
+    c->npending = 0;
+    return o;
+}
+
+qb_err_t qb_consumer_store_taken(qb_consumer_t *c, qb_offsets_t *o) {
+    if (!o) return QB_OK;
+    qb_err_t ret = c ? qb_consumer_store_list(c, o->v, o->n) : QB_ERR_INVALID;
+    free(o);
+    return ret;
+}
+
+void qb_offsets_free(qb_offsets_t *o) { free(o); }
 
 size_t qb_consumer_pending(const qb_consumer_t *c) { return c ? c->npending : 0; }
 

@@ -7,7 +7,10 @@
  * used is also kept in an atomic pointer and a sender on the same topic
  * finds it without the lock. Each queued message carries its cache entry as
  * per-message opaque, so the delivery report callback counts it under the
- * right topic without a lookup.
+ * right topic without a lookup. With delivery tracking on
+ * (qb_producer_track_delivery) the opaque is a small malloc'd qb_pmsg_t
+ * (entry + sequence number) freed by the report, and a ring of done flags
+ * gives the watermark qb_producer_done_seq().
  *
  * Payloads are copied by librdkafka (RD_KAFKA_MSG_F_COPY: one allocation
  * for the message and its payload). send_msg packs a message of up to
@@ -47,15 +50,47 @@ struct qb_producer_s {
     _Atomic uint64_t failed; /* delivery failures since the last flush */
     _Atomic uint64_t failed_total;
     char last_err[256];
+    /* delivery tracking (opt-in) */
+    int track;
+    pthread_mutex_t ack_lock;
+    uint8_t *ack_ring;       /* done flags of sequences [ack_low, ack_next) */
+    uint64_t ack_next, ack_low;
 };
+
+#define QB_PRODUCER_ACK_RING (1u << 20) /* messages in flight at most (tracked) */
+
+typedef struct qb_pmsg_s {
+    qb_ptopic_t *t;
+    uint64_t seq;
+} qb_pmsg_t;
+
+/* Sequence seq has its report (or will never get one): advance the mark. */
+static void qb_producer_ack_done(qb_producer_t *p, uint64_t seq) {
+    pthread_mutex_lock(&p->ack_lock);
+    p->ack_ring[seq & (QB_PRODUCER_ACK_RING - 1)] = 1;
+    while (p->ack_low < p->ack_next && p->ack_ring[p->ack_low & (QB_PRODUCER_ACK_RING - 1)]) {
+        p->ack_ring[p->ack_low & (QB_PRODUCER_ACK_RING - 1)] = 0;
+        p->ack_low++;
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
 
 static void qb_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                               void *opaque) {
     (void)rk;
     qb_producer_t *p = opaque;
     qb_ptopic_t *t = rkm->_private;
+    uint64_t seq = 0;
+    int tracked = p->track && t;
+    if (tracked) {
+        qb_pmsg_t *pm = rkm->_private;
+        t = pm->t;
+        seq = pm->seq;
+        free(pm);
+    }
     if (!rkm->err) {
         if (t) qb_counter_inc(t->out);
+        if (tracked) qb_producer_ack_done(p, seq);
         return;
     }
     if (t) qb_counter_inc(t->err);
@@ -69,6 +104,7 @@ static void qb_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     if (n <= 10 || n % 1000 == 0)
         QB_ERROR("delivery to %s failed: %s (%" PRIu64 " failures so far)", topic,
                  rd_kafka_err2str(rkm->err), n);
+    if (tracked) qb_producer_ack_done(p, seq); /* after the failure is counted */
 }
 
 qb_producer_t *qb_producer_new(char *errstr, size_t errstr_size) {
@@ -149,20 +185,38 @@ static qb_err_t qb_producer_produce(qb_producer_t *p, qb_ptopic_t *t, const void
                                     int msgflags, rd_kafka_headers_t *hdrs, int64_t ts_ms) {
     int64_t deadline = 0;
     rd_kafka_resp_err_t err;
+    void *mop = t;
+    qb_pmsg_t *pm = NULL;
+    if (p->track) {
+        if (!(pm = malloc(sizeof(*pm)))) {
+            rd_kafka_headers_destroy(hdrs);
+            return QB_ERR_NOMEM;
+        }
+        pm->t = t;
+        for (;;) {
+            pthread_mutex_lock(&p->ack_lock);
+            int room = p->ack_next - p->ack_low < QB_PRODUCER_ACK_RING;
+            if (room) pm->seq = p->ack_next++;
+            pthread_mutex_unlock(&p->ack_lock);
+            if (room) break;
+            rd_kafka_poll(p->rk, 10); /* a ring of reports outstanding: serve some */
+        }
+        mop = pm;
+    }
     for (;;) {
         if (t->rkt)
             err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(t->rkt),
                                     RD_KAFKA_V_KEY(key, key ? keylen : 0),
                                     RD_KAFKA_V_VALUE(payload, len),
                                     RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
-                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(t),
+                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(mop),
                                     RD_KAFKA_V_END);
         else
             err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(t->kname),
                                     RD_KAFKA_V_KEY(key, key ? keylen : 0),
                                     RD_KAFKA_V_VALUE(payload, len),
                                     RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
-                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(t),
+                                    RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(mop),
                                     RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         int64_t now = qb__bus_mono_ms();
@@ -175,6 +229,10 @@ static qb_err_t qb_producer_produce(qb_producer_t *p, qb_ptopic_t *t, const void
         return QB_OK;
     }
     rd_kafka_headers_destroy(hdrs);
+    if (pm) { /* never queued: no report will come */
+        qb_producer_ack_done(p, pm->seq);
+        free(pm);
+    }
     qb_counter_inc(t->err);
     QB_ERROR("cannot queue message for %s: %s", t->kname, rd_kafka_err2str(err));
     return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? QB_ERR_UNAVAILABLE : qb__bus_err(err);
@@ -294,6 +352,33 @@ int qb_producer_poll(qb_producer_t *p, int timeout_ms) {
 
 int qb_producer_outq_len(qb_producer_t *p) { return p ? rd_kafka_outq_len(p->rk) : 0; }
 
+qb_err_t qb_producer_track_delivery(qb_producer_t *p) {
+    if (!p) return QB_ERR_INVALID;
+    if (p->track) return QB_OK;
+    if (!(p->ack_ring = calloc(QB_PRODUCER_ACK_RING, 1))) return QB_ERR_NOMEM;
+    pthread_mutex_init(&p->ack_lock, NULL);
+    p->track = 1;
+    return QB_OK;
+}
+
+uint64_t qb_producer_sent_seq(qb_producer_t *p) {
+    if (!p || !p->track) return 0;
+    pthread_mutex_lock(&p->ack_lock);
+    uint64_t v = p->ack_next;
+    pthread_mutex_unlock(&p->ack_lock);
+    return v;
+}
+
+uint64_t qb_producer_done_seq(qb_producer_t *p) {
+    if (!p || !p->track) return 0;
+    pthread_mutex_lock(&p->ack_lock);
+    uint64_t v = p->ack_low;
+    pthread_mutex_unlock(&p->ack_lock);
+    return v;
+}
+
+uint64_t qb_producer_failures(qb_producer_t *p) { return p ? atomic_load(&p->failed_total) : 0; }
+
 qb_err_t qb_producer_flush(qb_producer_t *p, int timeout_ms) {
     if (!p) return QB_ERR_INVALID;
     rd_kafka_resp_err_t ferr = rd_kafka_flush(p->rk, timeout_ms);
@@ -329,6 +414,10 @@ void qb_producer_destroy(qb_producer_t *p) {
     for (qb_ptopic_t *t = p->topics; t; t = t->next)
         if (t->rkt) rd_kafka_topic_destroy(t->rkt);
     rd_kafka_destroy(p->rk);
+    if (p->track) {
+        free(p->ack_ring);
+        pthread_mutex_destroy(&p->ack_lock);
+    }
     for (qb_ptopic_t *t = p->topics, *next; t; t = next) {
         next = t->next;
         free(t->asked);

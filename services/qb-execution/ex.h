@@ -1,6 +1,7 @@
 /* ex.h — qb-execution's internals shared by its files: the service state
  * (ex_t), the store (ex_store.c: everything it writes to and reads from
- * PostgreSQL) and the order flow (ex_oms.c). main.c wires them. */
+ * PostgreSQL), the order flow (ex_oms.c) and the outbox re-send at start
+ * (ex_outbox.c). main.c wires them. */
 #ifndef QB_EX_H
 #define QB_EX_H
 
@@ -117,6 +118,9 @@ qb_err_t ex_store_unpublished(ex_store_t *st,
                               void *ctx, char *errstr, size_t errstr_size);
 qb_err_t ex_store_mark_published(ex_store_t *st, const int64_t *ids, size_t n, char *errstr,
                                  size_t errstr_size);
+/* created_at of the oldest unpublished report, ms since the epoch (0: none). */
+qb_err_t ex_store_unpublished_oldest(ex_store_t *st, int64_t *created_ms, char *errstr,
+                                    size_t errstr_size);
 
 /* Stored fills of orders that went to `broker`, oldest first (paper
  * restore): cb per fill. */
@@ -167,9 +171,16 @@ size_t ex_bars_drain(ex_t *ex, size_t max);
 qb_err_t ex_reconcile(ex_t *ex, int full);
 /* Restore the paper broker from the store (fills, open orders). */
 qb_err_t ex_paper_restore(ex_t *ex);
-/* Send the outbox's unpublished reports; mark what was acknowledged. */
-qb_err_t ex_publish_pending(ex_t *ex);
+/* Send one report of the outbox (row report_id) to exec.reports; once the
+ * producer has acknowledged it, ex_mark_published marks it published. A
+ * failed send leaves it in the outbox (sent again at the next start). */
+void ex_send(ex_t *ex, const char *account, const void *payload, size_t len, const char *trace,
+             int64_t report_id);
 qb_err_t ex_mark_published(ex_t *ex);
+/* ex_outbox.c: at start, send the outbox's unpublished reports that are not
+ * on exec.reports already (read back from the oldest one's creation minus a
+ * margin); mark the ones found there published. */
+qb_err_t ex_outbox_publish(ex_t *ex);
 int ex_broker_index(const ex_t *ex, const char *name);
 
 #endif

@@ -95,8 +95,8 @@ static void ex_remember_sent(ex_t *ex, int64_t id) {
     ex->unpublished[ex->nunpub++] = id;
 }
 
-static void ex_send(ex_t *ex, const char *account, const void *payload, size_t len,
-                    const char *trace, int64_t report_id) {
+void ex_send(ex_t *ex, const char *account, const void *payload, size_t len, const char *trace,
+             int64_t report_id) {
     qb_err_t e = qb_producer_send(ex->producer, "exec.reports", account, strlen(account),
                                   "qb.v1.ExecutionReport", payload, len, trace ? trace : "");
     if (e) {
@@ -105,19 +105,6 @@ static void ex_send(ex_t *ex, const char *account, const void *payload, size_t l
     }
     qb_counter_inc(ex->c_reports);
     ex_remember_sent(ex, report_id);
-}
-
-static void ex_resend_cb(void *ctx, int64_t id, const char *account, const void *payload,
-                         size_t len) {
-    ex_send(ctx, account, payload, len, "", id);
-}
-
-qb_err_t ex_publish_pending(ex_t *ex) {
-    char errstr[512];
-    qb_err_t e = ex_store_unpublished(ex->st, ex_resend_cb, ex, errstr, sizeof errstr);
-    if (e) QB_WARN("outbox: %s", errstr);
-    else if (ex->nunpub) QB_INFO("outbox: %zu unpublished reports sent again", ex->nunpub);
-    return e;
 }
 
 qb_err_t ex_mark_published(ex_t *ex) {

@@ -391,6 +391,18 @@ qb_err_t ex_store_unpublished(ex_store_t *st,
     return QB_OK;
 }
 
+qb_err_t ex_store_unpublished_oldest(ex_store_t *st, int64_t *created_ms, char *errstr,
+                                    size_t errstr_size) {
+    PGresult *r = NULL;
+    qb_err_t e = qb_store_query(st->pg,
+                                "SELECT coalesce(floor(extract(epoch FROM min(created_at)) * "
+                                "1000)::bigint, 0) FROM trading.reports WHERE NOT published",
+                                0, NULL, &r, errstr, errstr_size);
+    if (!e) *created_ms = ex_i64(r, 0, 0);
+    PQclear(r);
+    return e;
+}
+
 qb_err_t ex_store_mark_published(ex_store_t *st, const int64_t *ids, size_t n, char *errstr,
                                  size_t errstr_size) {
     if (!n) return QB_OK;

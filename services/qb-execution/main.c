@@ -43,8 +43,9 @@
  *     (order, fill id)), the ExecutionReport outbox trading.reports and the
  *     audit rows of the account's hash chain. Then the reports go to
  *     exec.reports (key account, event id UUID v5 of order|sequence) and are
- *     marked published once the producer acknowledged them; a crash in
- *     between sends them again at the next start (same event ids).
+ *     marked published once the producer acknowledged them; after a crash
+ *     in between, the next start reads exec.reports back and sends only
+ *     those not there (ex_outbox.c): each report id once on the topic.
  *   - External brokers: the order is durable as SUBMITTED BEFORE it is
  *     sent. The adapter retries with the same client order id and adopts
  *     an order the broker already has (Alpaca 422 "client_order_id must be
@@ -365,7 +366,7 @@ int main(int argc, char **argv) {
         if (!ex_wait(ex, 500)) goto out;
     }
     if (ex->paper_idx == 0 || qb_exec_book_count(ex->book)) (void)ex_paper_restore(ex);
-    (void)ex_publish_pending(ex);
+    (void)ex_outbox_publish(ex);
     /* reconcile before anything new is sent */
     while (qb_svc_running(ex->svc) && ex_reconcile(ex, 1) != QB_OK) {
         QB_WARN("start-up reconciliation incomplete: retrying before taking orders");

@@ -7,6 +7,9 @@
  *   feat_store.c   PostgreSQL: the strategies table, warm-up history from
  *                  md.bars, saved decision states, the batched writes of
  *                  features / signals / states, control commands.
+ *   feat_dedup.c   after a restart or an assignment, the ids already on
+ *                  `features` / `signals` that a replay would send again
+ *                  (read back from the topics): not sent twice.
  *   main.c         config, consumer (md.bars + control), producer, Redis,
  *                  the flush cadence.
  */
@@ -132,5 +135,27 @@ int feat_series_apply(feat_series_t *s, const qb_bar_t *bar,
                       void (*on_signal)(void *opaque, feat_inst_t *inst,
                                         const qb_signal_t *sig),
                       void *opaque);
+
+/* ---- read-back of our own output (feat_dedup.c) --------------------------- */
+
+typedef struct feat_dedup_s feat_dedup_t;
+typedef enum feat_dedup_kind_e { FEAT_DEDUP_FEATURES = 1, FEAT_DEDUP_SIGNALS = 2 } feat_dedup_kind_t;
+
+/* margin_ms: how far before a replayed bar's Kafka timestamp the topics are
+ * read back (clock skew, out-of-order timestamps). NULL on memory. */
+feat_dedup_t *feat_dedup_new(int64_t margin_ms);
+void feat_dedup_destroy(feat_dedup_t *d); /* NULL: no-op */
+/* A bar of md.bars `partition` arrived (any bar, before anything else). */
+void feat_dedup_note(feat_dedup_t *d, int32_t partition);
+/* `partition` was revoked: its next bars are a new assignment. */
+void feat_dedup_forget(feat_dedup_t *d, int32_t partition);
+/* Before a bar of `partition` (Kafka timestamp bar_ts_ms, <= 0 unknown)
+ * produces anything: read the topics back if this assignment of the
+ * partition is not covered yet. A retriable error (bus unreachable) or
+ * QB_ERR_NOMEM: nothing may be sent for the bar yet. */
+qb_err_t feat_dedup_prepare(feat_dedup_t *d, int32_t partition, int64_t bar_ts_ms,
+                            char *errstr, size_t errstr_size);
+/* 1 when `id` is on its topic already (read back): do not send it again. */
+int feat_dedup_sent(feat_dedup_t *d, feat_dedup_kind_t kind, const char *id);
 
 #endif

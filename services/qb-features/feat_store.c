@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/qb_decimal.h"
+#include "core/qb_fmt.h"
 #include "core/qb_log.h"
 #include "core/qb_time.h"
 
@@ -342,8 +343,17 @@ char *feat_values_json(const feat_engine_t *e, const feat_series_t *s) {
     for (int i = 0; i < s->nvals; i++) {
         double v = s->vals[i];
         if (!isfinite(v)) continue;
-        pos += (size_t)snprintf(out + pos, cap - pos, "%s\"%s\":%.17g", first ? "" : ",",
-                                feat_engine_value_name(e, i), v);
+        /* no printf: this runs for every value of every bar (qb_fmt.h) */
+        const char *name = feat_engine_value_name(e, i);
+        size_t nl = strlen(name);
+        if (pos + nl + QB_FMT_DOUBLE_MAX + 8 > cap) break; /* cannot happen: cap above */
+        if (!first) out[pos++] = ',';
+        out[pos++] = '"';
+        memcpy(out + pos, name, nl);
+        pos += nl;
+        out[pos++] = '"';
+        out[pos++] = ':';
+        pos += qb_fmt_double(v, out + pos);
         first = 0;
     }
     out[pos++] = '}';
@@ -441,8 +451,8 @@ qb_err_t feat_batch_flush(feat_batch_t *b, qb_store_t *s, char *errstr, size_t e
             const srow_t *r = &b->sg[i];
             char ts[QB_TIME_STRLEN], conf[32], tw[32], stop[24], ref[24];
             qb_time_format(r->sig.bar_ts, ts, sizeof ts);
-            snprintf(conf, sizeof conf, "%.17g", r->sig.confidence);
-            snprintf(tw, sizeof tw, "%.17g", r->sig.target_weight);
+            qb_fmt_double(r->sig.confidence, conf);
+            qb_fmt_double(r->sig.target_weight, tw);
             snprintf(stop, sizeof stop, "%" PRId64, r->sig.stop_distance);
             snprintf(ref, sizeof ref, "%" PRId64, r->sig.reference_price);
             const char *f[12] = {r->id, r->strategy, r->account, r->sig.symbol.s,

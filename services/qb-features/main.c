@@ -15,13 +15,20 @@
  *     (features.strategies) runs, and each signal goes to `signals` (key
  *     account, signal_id = event id = qb_strategy_signal_id);
  *   - the rows (features, signals, decision states) are batched.
- * Flush (every QB_FEATURES_FLUSH_BARS rows or QB_FEATURES_FLUSH_MS, when
- * idle, on revoke and at exit): wait for the producer's acks, write the
- * batch in one transaction (COPY; ON CONFLICT so a replay writes nothing),
- * write each changed series' latest values to Redis (qb:features:SYM:TF,
- * JSON, TTL QB_FEATURES_CACHE_TTL_S), THEN store the consumer offsets
- * (deferred store): a committed offset never covers a bar whose effects
- * could be lost. A kill -9 replays the bars after the last flush; the
+ * Flush (every QB_FEATURES_FLUSH_ROWS rows or QB_FEATURES_FLUSH_MS, when
+ * idle): the batch is SEALED (decision states staged, the producer's
+ * sequence number and the consumer's deferred offsets taken) and a new one
+ * goes on filling, so bars do not wait for the bus or the database; once
+ * the producer has acknowledged every message up to the seal (delivery
+ * watermark, qb_producer_done_seq), the sealed batch is written in one
+ * transaction (COPY; ON CONFLICT so a replay writes nothing), each changed
+ * series' latest values go to Redis in one pipeline (qb:features:SYM:TF,
+ * JSON, TTL QB_FEATURES_CACHE_TTL_S), THEN its taken offsets are stored:
+ * a committed offset never covers a bar whose effects could be lost, and a
+ * stored feature row (which makes a restart skip its bar) never exists
+ * before the bar's messages are on their topics. On revoke, at exit and
+ * after a failed bar the flush waits instead (acks, sealed batch, live
+ * batch, offsets). A kill -9 replays the bars after the last flush; the
  * restarted process warms up from md.bars + the saved states and produces
  * the same ids again, which the tables absorb.
  *
@@ -35,8 +42,10 @@
  * 2.0.2's mock cluster) accepts transactions but does not apply offsets
  * sent with send_offsets_to_transaction (the group's committed offsets
  * stay unset), so consume-transform-produce cannot be made atomic on it.
- * The topics may therefore hold a FeatureSet or Signal twice after a crash;
- * ids are deterministic and consumers de-duplicate by them.
+ * Instead, what a replay would send again is read back from the topics
+ * first (feat_dedup.c): an id already on `features` / `signals` is not sent
+ * twice (its row is still written), so the topics hold each id once.
+ * Ids stay deterministic, and consumers may still de-duplicate by them.
  *
  * Admin port 9102: /healthz, /readyz (bus, postgres, redis, migrations),
  * /metrics. SIGTERM: flush, leave the group, exit 0. */
@@ -78,6 +87,7 @@ typedef struct feat_cfg_s {
     int64_t cache_ttl_s;
     int migrate;
     const char *group;
+    int64_t dedup_margin_ms;
 } feat_cfg_t;
 
 static const qb_cfg_entry_t feat_cfg_entries[] = {
@@ -90,8 +100,10 @@ static const qb_cfg_entry_t feat_cfg_entries[] = {
      "stored bars replayed to warm a series up (EMA-like indicators remember every bar: with "
      "more history than this, a restart differs from an uninterrupted run by what decays in "
      "this many bars)"},
-    {"features.flush_ms", "QB_FEATURES_FLUSH_MS", QB_CFG_INT, "200", 1, 60000,
-     offsetof(feat_cfg_t, flush_ms), 0, "longest time effects wait before they are written"},
+    {"features.flush_ms", "QB_FEATURES_FLUSH_MS", QB_CFG_INT, "50", 1, 60000,
+     offsetof(feat_cfg_t, flush_ms), 0,
+     "longest time effects wait before they are sealed for writing (written once the bus "
+     "acknowledged their messages; the consumer goes on meanwhile)"},
     {"features.flush_rows", "QB_FEATURES_FLUSH_ROWS", QB_CFG_INT, "5000", 1, 1000000,
      offsetof(feat_cfg_t, flush_rows), 0, "rows (features + signals) per write"},
     {"features.reload_ms", "QB_FEATURES_RELOAD_MS", QB_CFG_INT, "1000", 10, 3600000,
@@ -104,6 +116,11 @@ static const qb_cfg_entry_t feat_cfg_entries[] = {
      offsetof(feat_cfg_t, group), 0,
      "consumer group: replicas in one group split the symbols; another group sees every bar "
      "again (a second, independent deployment)"},
+    {"features.dedup_margin_ms", "QB_FEATURES_DEDUP_MARGIN_MS", QB_CFG_INT, "10000", 0, 3600000,
+     offsetof(feat_cfg_t, dedup_margin_ms), 0,
+     "after a restart or an assignment the topics are read back from this long before the "
+     "first replayed bar, so what was sent already is not sent twice (clock skew between "
+     "producers must be smaller; see feat_dedup.c)"},
     {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -116,6 +133,14 @@ typedef struct feat_s {
     qb_consumer_t *consumer;
     feat_engine_t *engine;
     feat_batch_t *batch;
+    /* sealed: the previous batch, waiting for the producer to acknowledge
+     * every message sent up to sealed_seq before it is written; then its
+     * taken offsets are stored (see feat_seal) */
+    feat_batch_t *sealed, *spare;
+    uint64_t sealed_seq, fail_seen;
+    qb_offsets_t *sealed_off;
+    qb_time_t sealed_at;
+    feat_dedup_t *dedup;
     int64_t strategies_seq;
     qb_time_t first_staged; /* monotonic-ish: when the batch got its first row */
     /* history read for the series being created, reused by its sync */
@@ -169,6 +194,7 @@ static qb_err_t feat_publish_features(feat_t *f, const feat_series_t *s, const q
     int nl = snprintf(name, sizeof name, "%s|%s|%lld", s->symbol, s->timeframe,
                       (long long)s->last_ts);
     qb_uuid_v5(FEAT_EVENT_NS, name, (size_t)nl, event_id);
+    if (feat_dedup_sent(f->dedup, FEAT_DEDUP_FEATURES, event_id)) return QB_OK; /* on it */
     Qb__V1__Header h = QB__V1__HEADER__INIT;
     h.event_id = event_id;
     h.event_time = s->last_ts;
@@ -244,8 +270,10 @@ static void feat_on_signal(void *opaque, feat_inst_t *in, const qb_signal_t *sig
     ps.reason = (char *)sig->reason;
     ps.reference_price = sig->reference_price;
     ps.bar_ts = sig->bar_ts;
-    e = qb_producer_send_msg(f->producer, "signals", in->account, strlen(in->account), &ps.base,
-                             h.trace_id);
+    e = feat_dedup_sent(f->dedup, FEAT_DEDUP_SIGNALS, id)
+            ? QB_OK /* on the topic already: the row only */
+            : qb_producer_send_msg(f->producer, "signals", in->account, strlen(in->account),
+                                   &ps.base, h.trace_id);
     if (!e) e = feat_batch_signal(f->batch, id, in, sig);
     if (e && !f->sig_err) {
         f->sig_err = e;
@@ -268,51 +296,152 @@ static void feat_stage_state(feat_series_t *s, void *opaque) {
             s->inst[i].dirty = 0;
 }
 
+/* The changed series' latest values for Redis, sent as ONE pipeline per
+ * flush (a round trip per series cost more than the rest of the flush). */
+#define FEAT_CACHE_CHUNK 512
+typedef struct feat_cache_batch_s {
+    feat_t *f;
+    int n;
+    char ttl[24];
+    char *buf[FEAT_CACHE_CHUNK]; /* "key\0doc\0" */
+    const char *argv[FEAT_CACHE_CHUNK][5];
+    size_t lens[FEAT_CACHE_CHUNK][5];
+    qb_cache_cmd_t cmds[FEAT_CACHE_CHUNK];
+    redisReply *replies[FEAT_CACHE_CHUNK];
+} feat_cache_batch_t;
+
+static void feat_cache_send(feat_cache_batch_t *cb) {
+    char err[256];
+    if (cb->n == 0) return;
+    /* Redis only caches: an outage is counted by qb_cache, not fatal. */
+    if (qb_cache_pipeline(cb->f->cache, cb->n, cb->cmds, cb->replies, err, sizeof err) == QB_OK)
+        for (int i = 0; i < cb->n; i++)
+            if (cb->replies[i]) freeReplyObject(cb->replies[i]);
+    for (int i = 0; i < cb->n; i++) free(cb->buf[i]);
+    cb->n = 0;
+}
+
 static void feat_cache_series(feat_series_t *s, void *opaque) {
-    feat_t *f = opaque;
+    feat_cache_batch_t *cb = opaque;
     if (!s->dirty) return;
     s->dirty = 0;
-    if (!f->cache) return;
-    char key[96], err[256];
-    snprintf(key, sizeof key, "qb:features:%s:%s", s->symbol, s->timeframe);
-    char *vals = feat_values_json(f->engine, s);
+    if (!cb->f->cache) return;
+    char *vals = feat_values_json(cb->f->engine, s);
     if (!vals) return;
-    size_t len = strlen(vals) + 96;
-    char *doc = malloc(len);
-    if (doc) {
-        int n = snprintf(doc, len, "{\"ts\":%lld,\"history_bars\":%lld,\"values\":%s}",
-                         (long long)s->last_ts, (long long)s->bars, vals);
-        /* Redis only caches: an outage is counted by qb_cache, not fatal. */
-        (void)qb_cache_set(f->cache, key, doc, (size_t)n, f->cfg->cache_ttl_s * 1000, err,
-                           sizeof err);
+    size_t vl = strlen(vals), cap = vl + 192;
+    char *b = malloc(cap);
+    if (b) {
+        int kl = snprintf(b, cap, "qb:features:%s:%s", s->symbol, s->timeframe);
+        char *doc = b + kl + 1;
+        int dl = snprintf(doc, cap - (size_t)kl - 1,
+                          "{\"ts\":%lld,\"history_bars\":%lld,\"values\":%s}",
+                          (long long)s->last_ts, (long long)s->bars, vals);
+        int i = cb->n++;
+        cb->buf[i] = b;
+        const char *av[5] = {"SET", b, doc, "PX", cb->ttl};
+        size_t al[5] = {3, (size_t)kl, (size_t)dl, 2, strlen(cb->ttl)};
+        memcpy(cb->argv[i], av, sizeof av);
+        memcpy(cb->lens[i], al, sizeof al);
+        cb->cmds[i] = (qb_cache_cmd_t){5, cb->argv[i], cb->lens[i]};
+        if (cb->n == FEAT_CACHE_CHUNK) feat_cache_send(cb);
     }
-    free(doc);
     free(vals);
 }
 
-/* Make everything handled so far durable, then let its offsets commit. */
+/* Write a batch (features, signals, states), then the changed series to
+ * Redis. The producer must have acknowledged the batch's messages first: a
+ * stored feature row makes a restart skip its bar (warm-up through what is
+ * durable), so it must never exist without the bar's FeatureSet and
+ * signals on their topics. */
+static qb_err_t feat_write(feat_t *f, feat_batch_t *b) {
+    char errstr[1024];
+    qb_err_t e = feat_batch_flush(b, f->store, errstr, sizeof errstr); /* none: no-op */
+    if (e) {
+        QB_WARN("flush: %s: retried", errstr);
+        return e;
+    }
+    static feat_cache_batch_t cb; /* the service's one thread */
+    cb.f = f;
+    cb.n = 0;
+    snprintf(cb.ttl, sizeof cb.ttl, "%lld", (long long)(f->cfg->cache_ttl_s * 1000));
+    feat_engine_each(f->engine, feat_cache_series, &cb);
+    feat_cache_send(&cb);
+    return QB_OK;
+}
+
+/* Make everything handled so far durable, then let its offsets commit;
+ * waits for the producer (revoke, exit, a failed bar). */
 static qb_err_t feat_flush(feat_t *f);
 static qb_err_t feat_flush(feat_t *f) {
-    char errstr[1024];
     feat_engine_each(f->engine, feat_stage_state, f);
-    if (feat_batch_rows(f->batch) == 0 && qb_consumer_pending(f->consumer) == 0) return QB_OK;
+    if (!f->sealed && feat_batch_rows(f->batch) == 0 && qb_consumer_pending(f->consumer) == 0)
+        return QB_OK;
     qb_time_t t0 = qb_time_now();
     qb_err_t e = qb_producer_flush(f->producer, 30000);
     if (e) {
         QB_WARN("flush: producer not acknowledged (%s): retried", qb_err_str(e));
         return e;
     }
-    e = feat_batch_flush(f->batch, f->store, errstr, sizeof errstr);
-    if (e) {
-        QB_WARN("flush: %s: retried", errstr);
-        return e;
+    f->fail_seen = qb_producer_failures(f->producer);
+    if (f->sealed) {
+        if ((e = feat_write(f, f->sealed))) return e;
+        (void)qb_consumer_store_taken(f->consumer, f->sealed_off);
+        f->sealed_off = NULL;
+        f->spare = f->sealed;
+        f->sealed = NULL;
     }
-    feat_engine_each(f->engine, feat_cache_series, f);
+    if ((e = feat_write(f, f->batch))) return e;
     e = qb_consumer_store_pending(f->consumer);
     qb_counter_inc(f->c_flushes);
     qb_hist_observe(f->h_flush, (double)(qb_time_now() - t0) / 1e9);
     f->first_staged = 0;
     return e;
+}
+
+/* The flush cadence without waiting: seal the batch (its decision states
+ * staged, the producer's sequence and the consumer's deferred offsets
+ * taken) and go on with a new one; feat_sealed_poll writes it once the
+ * producer has acknowledged every message up to the seal. One sealed batch
+ * at a time: the live one grows meanwhile. */
+static void feat_seal(feat_t *f) {
+    if (f->sealed) return;
+    if (!f->spare && !(f->spare = feat_batch_new())) return;
+    feat_engine_each(f->engine, feat_stage_state, f);
+    if (feat_batch_rows(f->batch) == 0 && qb_consumer_pending(f->consumer) == 0) return;
+    f->sealed_off = qb_consumer_pending_take(f->consumer); /* NULL: stays pending */
+    f->sealed_seq = qb_producer_sent_seq(f->producer);
+    f->sealed = f->batch;
+    f->batch = f->spare;
+    f->spare = NULL;
+    f->sealed_at = qb_time_now();
+    f->first_staged = 0;
+}
+
+static void feat_sealed_poll(feat_t *f) {
+    if (!f->sealed) return;
+    if (qb_producer_done_seq(f->producer) < f->sealed_seq) {
+        /* The bus is slow or away: stop running ahead of it (bounded
+         * memory; the blocking flush reports what does not arrive). */
+        if ((int64_t)feat_batch_rows(f->batch) >= 4 * f->cfg->flush_rows ||
+            qb_time_now() - f->sealed_at > 30 * QB_NS_PER_SEC)
+            (void)feat_flush(f);
+        return;
+    }
+    uint64_t fails = qb_producer_failures(f->producer);
+    if (fails != f->fail_seen) { /* as before: the next round stores what follows */
+        QB_WARN("flush: %llu message(s) not delivered: retried",
+                (unsigned long long)(fails - f->fail_seen));
+        f->fail_seen = fails;
+        return;
+    }
+    if (feat_write(f, f->sealed)) return; /* retried at the next turn */
+    qb_err_t e = qb_consumer_store_taken(f->consumer, f->sealed_off);
+    if (e) QB_WARN("flush: offsets not stored (%s): those bars are replayed", qb_err_str(e));
+    f->sealed_off = NULL;
+    f->spare = f->sealed;
+    f->sealed = NULL;
+    qb_counter_inc(f->c_flushes);
+    qb_hist_observe(f->h_flush, (double)(qb_time_now() - f->sealed_at) / 1e9);
 }
 
 static void feat_revoked(void *opaque, const void *parts) {
@@ -321,6 +450,7 @@ static void feat_revoked(void *opaque, const void *parts) {
     const qb_topic_t *bars = qb_topic_get(QB_TOPIC_MD_BARS);
     for (int i = 0; i < qb_consumer_revoked_count(parts); i++) {
         if (!bars || strcmp(qb_consumer_revoked_topic(parts, i), bars->name) != 0) continue;
+        feat_dedup_forget(f->dedup, qb_consumer_revoked_partition(parts, i));
         int n = feat_engine_drop_partition(f->engine, qb_consumer_revoked_partition(parts, i));
         if (n)
             QB_INFO("partition %d revoked: %d series dropped",
@@ -350,6 +480,7 @@ static qb_err_t feat_on_bar(feat_t *f, const qb_bus_msg_t *m, char *errstr,
     bar.volume = pb->volume;
     if (qb_bar_validate(&bar, errstr, errstr_size) != QB_OK) return QB_ERR_INVALID;
     qb_counter_inc(f->c_bars);
+    feat_dedup_note(f->dedup, m->partition);
 
     feat_series_t *s = feat_engine_find(f->engine, bar.symbol.s, bar.timeframe);
     qb_time_t before = bar.ts;
@@ -395,6 +526,9 @@ static qb_err_t feat_on_bar(feat_t *f, const qb_bus_msg_t *m, char *errstr,
         qb_counter_inc(f->c_dups);
         return QB_OK; /* re-delivered: its effects exist */
     }
+    /* What this bar sends may be on the topics already (a replay). */
+    if ((e = feat_dedup_prepare(f->dedup, m->partition, m->timestamp_ms, errstr, errstr_size)))
+        return e;
     f->trace = m->trace_id;
     f->sig_err = QB_OK;
     feat_series_apply(s, &bar, feat_on_signal, f);
@@ -499,7 +633,8 @@ int main(int argc, char **argv) {
         QB_ERROR("QB_FEATURES_INDICATORS: %s", errstr);
         goto out;
     }
-    if (!(f.batch = feat_batch_new())) goto out;
+    if (!(f.batch = feat_batch_new()) || !(f.dedup = feat_dedup_new(cfg.dedup_margin_ms)))
+        goto out;
     if (!(f.store = qb_store_new(com->pg_dsn, errstr, sizeof errstr))) {
         QB_ERROR("QB_PG_DSN: %s", errstr);
         goto out;
@@ -509,8 +644,9 @@ int main(int argc, char **argv) {
         QB_ERROR("QB_REDIS_URL: %s", errstr);
         goto out;
     }
-    if (!(f.producer = qb_producer_new(errstr, sizeof errstr))) {
-        QB_ERROR("producer: %s", errstr);
+    if (!(f.producer = qb_producer_new(errstr, sizeof errstr)) ||
+        qb_producer_track_delivery(f.producer) != QB_OK) {
+        QB_ERROR("producer: %s", f.producer ? "out of memory" : errstr);
         goto out;
     }
     f.c_bars = qb_metrics_counter("qb_features_bars_total", "bars applied or skipped", NULL);
@@ -523,7 +659,8 @@ int main(int argc, char **argv) {
     f.c_cmds = qb_metrics_counter("qb_features_commands_total", "STRATEGY_* commands handled",
                                   NULL);
     f.h_flush = qb_metrics_histogram("qb_features_flush_seconds",
-                                     "producer acks + database write + offset store", NULL);
+                                     "seal to durable: producer acks + database write + offset "
+                                     "store", NULL);
     rc = 1;
     if (qb_svc_migrate(f.svc, f.store, cfg.migrate)) goto out;
     while (qb_svc_running(f.svc) && feat_reload(&f, 1) != QB_OK) usleep(500 * 1000);
@@ -553,7 +690,9 @@ int main(int argc, char **argv) {
         if ((int64_t)feat_batch_rows(f.batch) >= cfg.flush_rows ||
             (f.first_staged && now - f.first_staged >= cfg.flush_ms * 1000000LL) ||
             (idle && (feat_batch_rows(f.batch) || qb_consumer_pending(f.consumer))))
-            (void)feat_flush(&f);
+            feat_seal(&f);
+        qb_producer_poll(f.producer, 0);
+        feat_sealed_poll(&f);
         if (now >= next_reload) {
             if (feat_reload(&f, 0) != QB_OK) QB_WARN("strategies: reload failed (retried)");
             next_reload = now + cfg.reload_ms * 1000000LL;
@@ -575,6 +714,10 @@ out:
     qb_store_destroy(f.store);
     feat_hist_drop(&f);
     feat_batch_free(f.batch);
+    feat_batch_free(f.sealed);
+    feat_batch_free(f.spare);
+    qb_offsets_free(f.sealed_off);
+    feat_dedup_destroy(f.dedup);
     feat_engine_destroy(f.engine);
     return rc;
 }

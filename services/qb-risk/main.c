@@ -22,6 +22,9 @@
  * (md.bars is keyed by symbol: each replica must see every bar of the
  * symbols its accounts hold). A bar's close marks every held position
  * whose mark is older (by bar close time), then the post-trade rules run.
+ * A mark alone is written every QB_RISK_MARK_FLUSH_MS (a breach at once),
+ * not with the next decision: only the positions a fill or mark changed
+ * are written (rk_account_t.pos_dirty), not every position of the account.
  * Bars missed while the process was down are not replayed: marks are
  * restored from risk.positions and the next bar of each symbol catches up
  * (a mark is a latest value, not an event stream; a group per replica
@@ -69,8 +72,9 @@
  * libs/portfolio (exact, the same code as backtests), with the marks of
  * risk.positions, the P&L baselines of risk.account_state, the trading
  * state of risk.accounts, open orders and recent approvals of
- * risk.orders. Effects are batched (QB_RISK_FLUSH_ROWS / _MS, when idle,
- * on revoke, at exit) and written in ONE transaction together with
+ * risk.orders. Effects are batched (group commit: the main loop takes
+ * every record already fetched, then writes; also QB_RISK_FLUSH_ROWS /
+ * _MS, on revoke, at exit) and written in ONE transaction together with
  * risk.offsets, the next offset of every input partition; a record below
  * it is skipped, so after kill -9 the replay from Kafka's committed
  * offsets applies each record exactly once to the stored state. Decisions
@@ -128,7 +132,7 @@
 
 typedef struct rk_cfg_s {
     const char *group;
-    int64_t flush_ms, flush_rows, reload_ms;
+    int64_t flush_ms, flush_rows, reload_ms, mark_flush_ms;
     const char *initial_cash, *margin_long, *margin_short, *mode;
     int allow_short;
     const char *stats_tf;
@@ -144,6 +148,10 @@ static const qb_cfg_entry_t rk_cfg_entries[] = {
      0, "longest time a decision waits before it is written and sent"},
     {"risk.flush_rows", "QB_RISK_FLUSH_ROWS", QB_CFG_INT, "2000", 1, 1000000,
      offsetof(rk_cfg_t, flush_rows), 0, "rows (decisions, fills, events) per write"},
+    {"risk.mark_flush_ms", "QB_RISK_MARK_FLUSH_MS", QB_CFG_INT, "1000", 1, 600000,
+     offsetof(rk_cfg_t, mark_flush_ms), 0,
+     "how often marks from md.bars alone (no decision, fill or breach) are written: a mark is "
+     "a latest value that the next bar restores, so it does not hold up decisions"},
     {"risk.reload_ms", "QB_RISK_RELOAD_MS", QB_CFG_INT, "500", 10, 3600000,
      offsetof(rk_cfg_t, reload_ms), 0,
      "how often trading states and limits changed by other replicas are looked for"},
@@ -218,6 +226,7 @@ typedef struct rk_s {
     int global_halt;
     int64_t seen_seq;
     qb_time_t first_staged;
+    int flush_marks; /* the next flush also writes the accounts with mark_dirty */
     rk_ids_t unacked_o, unacked_e; /* sent, not yet acknowledged and marked */
     qb_time_t unacked_since;
     int fatal;
@@ -263,6 +272,13 @@ static int ensure_mark_ts(rk_account_t *a, uint32_t id) {
     if (!v) return 0;
     memset(v + a->nmark_ts, 0, (n - a->nmark_ts) * sizeof *v);
     a->mark_ts = v;
+    uint8_t *d = realloc(a->pos_dirty, n);
+    if (!d) {
+        a->pos_clean = 0; /* the next write takes every position */
+        return 0;
+    }
+    memset(d + a->nmark_ts, 0, n - a->nmark_ts);
+    a->pos_dirty = d;
     a->nmark_ts = n;
     return 1;
 }
@@ -273,6 +289,7 @@ static void account_free(rk_account_t *a) {
     free(a->open);
     free(a->rate);
     free(a->mark_ts);
+    free(a->pos_dirty);
     free(a);
 }
 
@@ -848,6 +865,7 @@ static qb_err_t rk_on_report(rk_t *r, const qb_bus_msg_t *m, char *errstr, size_
             e = qb_portfolio_apply_fill(a->pf, id, (qb_side_t)x->side, x->fill_qty, x->fill_price,
                                         x->commission, msg, sizeof msg);
             if (e) return qb_err_set(errstr, errstr_size, e, "fill %s: %s", fid, msg);
+            if (a->pos_dirty) a->pos_dirty[id] = 1;
             rk_ring_add(a->fill_ring, &a->fill_n, RK_FILL_RING, h);
             qb_time_t ts = x->header && x->header->event_time ? x->header->event_time : qb_time_now();
             (void)rk_batch_fill(r->batch, a->name, fid, oid, sym.s, (int)x->side, x->fill_qty,
@@ -893,10 +911,15 @@ static void mark_one(rk_t *r, rk_account_t *a, void *opaque) {
     if (a->mark_ts[id] > b->close_ts) return; /* an older bar */
     if (qb_portfolio_mark(a->pf, id, b->close) != QB_OK) return;
     a->mark_ts[id] = b->close_ts;
-    a->dirty = 1;
+    if (a->pos_dirty) a->pos_dirty[id] = 1;
     qb_counter_inc(r->c_marks);
+    /* A mark alone (and the P&L it moves) waits for the mark cadence
+     * (QB_RISK_MARK_FLUSH_MS) instead of writing the account at the next
+     * decision flush; a breach (flags, events) is staged at once. */
+    int was = a->dirty;
+    a->mark_dirty = 1;
     if (qb_portfolio_qty(a->pf, id) != 0) rk_post(r, a);
-    if (!r->first_staged) r->first_staged = qb_time_now();
+    if (!was && !a->flags_dirty) a->dirty = 0;
 }
 
 static void rk_on_bar(rk_t *r, const Qb__V1__Bar *pb) {
@@ -1030,8 +1053,7 @@ typedef struct rk_dirty_s {
 
 static void collect_dirty(rk_t *r, rk_account_t *a, void *opaque) {
     rk_dirty_t *d = opaque;
-    (void)r;
-    if (!(a->dirty || a->flags_dirty)) return;
+    if (!(a->dirty || a->flags_dirty || (r->flush_marks && a->mark_dirty))) return;
     if (d->n == d->cap) {
         size_t c = d->cap ? d->cap * 2 : 64;
         rk_account_t **v = realloc(d->v, c * sizeof *v);
@@ -1142,10 +1164,12 @@ static qb_err_t rk_acks(rk_t *r, int wait) {
 static qb_err_t rk_flush(rk_t *r, int wait) {
     char errstr[1024];
     rk_dirty_t d = {0};
+    if (wait) r->flush_marks = 1; /* revoke, exit: everything */
     acct_each(r, collect_dirty, &d);
     if (rk_batch_rows(r->batch) == 0 && d.n == 0 && !rk_batch_written(r->batch)) {
         free(d.v);
         r->first_staged = 0;
+        r->flush_marks = 0;
         qb_err_t e = r->consumer && qb_consumer_pending(r->consumer)
                          ? qb_consumer_store_pending(r->consumer) : QB_OK;
         return e ? e : rk_acks(r, wait);
@@ -1157,7 +1181,13 @@ static qb_err_t rk_flush(rk_t *r, int wait) {
         QB_WARN("flush: %s: retried", errstr);
         return e;
     }
-    for (size_t i = 0; i < d.n; i++) d.v[i]->dirty = d.v[i]->flags_dirty = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        rk_account_t *a = d.v[i];
+        a->dirty = a->flags_dirty = a->mark_dirty = 0;
+        if (a->pos_dirty) memset(a->pos_dirty, 0, a->nmark_ts);
+        a->pos_clean = a->pos_dirty != NULL;
+    }
+    r->flush_marks = 0;
     qb_time_t t1 = qb_time_mono_ns();
     /* send what is durable now */
     if (!r->unacked_o.n && !r->unacked_e.n) r->unacked_since = t1;
@@ -1619,25 +1649,37 @@ int main(int argc, char **argv) {
     rc = 0;
     qb_time_t next_reload = qb_time_now() + cfg.reload_ms * 1000000LL;
     qb_time_t next_snap = cfg.snapshot_s ? qb_time_now() + cfg.snapshot_s * 1000000000LL : 0;
+    qb_time_t next_marks = qb_time_now() + cfg.mark_flush_ms * 1000000LL;
     while (qb_svc_running(r.svc)) {
+        /* Group commit: take every record already fetched (up to a
+         * batch), then write them in one transaction and send their
+         * decisions right away, instead of one record per turn and a
+         * flush every QB_RISK_FLUSH_MS: the flush's own time is what lets
+         * the next batch gather under load. */
         qb_err_t pe = qb_consumer_poll(r.consumer, 5);
+        for (int k = 0; pe == QB_OK && k < 1000 &&
+                        (int64_t)rk_batch_rows(r.batch) < cfg.flush_rows; k++)
+            pe = qb_consumer_poll(r.consumer, 0);
         if (pe == QB_ERR_KAFKA) {
             QB_ERROR("consumer failed fatally");
             rc = 1;
             break;
         }
-        int idle = pe == QB_ERR_TIMEOUT;
+        int idle = pe == QB_ERR_TIMEOUT; /* nothing more fetched: write now */
         for (int i = 0; r.bars && i < 2000; i++) {
             qb_bus_msg_t m;
             const char *derr = NULL;
             if (qb_reader_next(r.bars, 0, &m, &derr) != QB_OK) break;
             if (m.msg && strcmp(m.type, "qb.v1.Bar") == 0) rk_on_bar(&r, (const Qb__V1__Bar *)m.msg);
-            idle = 0;
         }
         qb_time_t now = qb_time_now();
+        if (now >= next_marks) {
+            r.flush_marks = 1;
+            next_marks = now + cfg.mark_flush_ms * 1000000LL;
+        }
         if ((int64_t)rk_batch_rows(r.batch) >= cfg.flush_rows ||
             (r.first_staged && now - r.first_staged >= cfg.flush_ms * 1000000LL) ||
-            (idle && (r.first_staged || qb_consumer_pending(r.consumer))))
+            (idle && (r.first_staged || qb_consumer_pending(r.consumer))) || r.flush_marks)
             (void)rk_flush(&r, 0);
         else
             (void)rk_acks(&r, 0);

@@ -53,6 +53,7 @@ typedef struct rk_account_s {
     qb_risk_pnl_t pnl;
     qb_dec_t initial_cash;
     int dirty;                  /* books changed since the last write */
+    int mark_dirty;             /* only marks (md.bars) changed: written at the mark cadence */
     int state_new;              /* no account_state row yet */
     rk_open_t *open;
     size_t nopen, capopen;
@@ -64,6 +65,9 @@ typedef struct rk_account_s {
     size_t dec_n;
     qb_time_t *mark_ts;         /* per symbol id: close time of its mark */
     size_t nmark_ts;
+    uint8_t *pos_dirty;         /* per symbol id (nmark_ts of them): fill or mark not written */
+    int pos_clean;              /* every position written once: later writes take only
+                                 * the pos_dirty ones (0 after a load: all) */
     struct rk_account_s *next;  /* hash chain */
 } rk_account_t;
 

@@ -110,6 +110,10 @@ static int ensure_sym(rk_account_t *a, const char *sym, uint32_t *id) {
         if (!v) return 0;
         memset(v + a->nmark_ts, 0, (n - a->nmark_ts) * sizeof *v);
         a->mark_ts = v;
+        uint8_t *d = realloc(a->pos_dirty, n); /* same length as mark_ts */
+        if (!d) return 0;
+        memset(d + a->nmark_ts, 0, n - a->nmark_ts);
+        a->pos_dirty = d;
         a->nmark_ts = n;
     }
     return 1;
@@ -644,6 +648,8 @@ qb_err_t rk_batch_write(rk_batch_t *b, qb_store_t *s, rk_account_t *const *dirty
             if (!pos || (pos->qty == 0 && pos->realized_pnl == 0 &&
                          qb_portfolio_mark_price(a->pf, id) == 0))
                 continue;
+            /* after the first write, only what a fill or mark changed */
+            if (a->pos_clean && id < a->nmark_ts && !a->pos_dirty[id]) continue;
             ac.pa[ac.np] = i;
             ac.ps[ac.np++] = id;
         }

@@ -9,9 +9,8 @@
 # brokers down and up (its admin port's fault injection: a qb-bus restart
 # would lose every topic), stops Redis for 30 s and restarts PostgreSQL once.
 # Afterwards: every bar has its features, every signal is decided, every order
-# is final, no id is twice in PostgreSQL, `orders` holds each order once (the
-# features, signals and exec.reports topics hold every id, a copy re-sent
-# after a crash only with equal content: counted and printed), and the fills,
+# is final, no id is twice in PostgreSQL nor on the features, signals, orders
+# and exec.reports topics (webhook posts are at least once: counted), and the fills,
 # positions and cash equal the backtest of the same bars to the cent (a
 # fault-free run is what test_pipeline_e2e.sh proves equal to it).
 #
