@@ -322,9 +322,10 @@ static void pp_release(pp_t *p, pp_acct_t *a, uint32_t sym, qb_time_t ts, int st
     }
 }
 
-/* Cancel held order i of the held list (its CANCELED event into *evs). */
-static void pp_unhold(pp_t *p, size_t i, qb_time_t ts, int reason, const char *text,
-                      qb_exec_event_t **evs, size_t *n, size_t *cap) {
+/* Cancel held order i of the held list (its CANCELED event, without a
+ * reason, into *evs: the kill switch adds its own). */
+static void pp_unhold(pp_t *p, size_t i, qb_time_t ts, qb_exec_event_t **evs, size_t *n,
+                      size_t *cap) {
     pp_ord_t *r = &p->ords[p->held[i]];
     p->held[i] = p->held[--p->nheld];
     r->held = 0;
@@ -334,8 +335,6 @@ static void pp_unhold(pp_t *p, size_t i, qb_time_t ts, int reason, const char *t
     snprintf(ev.order_id, sizeof ev.order_id, "%s", r->id);
     ev.ts = ts;
     ev.kind = QB_EXEC_EV_CANCELED;
-    ev.reason_code = reason;
-    if (text) snprintf(ev.reason_text, sizeof ev.reason_text, "%s", text);
     (void)pp_push(evs, n, cap, &ev);
 }
 
@@ -352,7 +351,7 @@ static qb_err_t pp_cancel(void *impl, const qb_exec_order_t *o, char *errstr,
     if (r->held) {
         size_t i = 0;
         while (p->ords + p->held[i] != r) i++;
-        pp_unhold(p, i, o->o.updated_ts, 0, NULL, &p->pend, &p->npend, &p->cappend);
+        pp_unhold(p, i, o->o.updated_ts, &p->pend, &p->npend, &p->cappend);
         return QB_OK;
     }
     if (!r->sim_id)
@@ -544,7 +543,7 @@ size_t qb_exec_paper_cancel_all(qb_exec_broker_t *b, const char *account, qb_tim
         pp_drain(p, a, evs, n, &cap);
         for (size_t j = 0; j < p->nheld;)
             if (p->ords[p->held[j]].acct == (int)i) {
-                pp_unhold(p, j, ts, 0, NULL, evs, n, &cap);
+                pp_unhold(p, j, ts, evs, n, &cap);
                 k++;
             } else {
                 j++;
