@@ -154,6 +154,10 @@ class Tail:
         with self.lock:
             return self.filled[sym]
 
+    def total(self):
+        with self.lock:
+            return len(self.seen)
+
     def all(self):
         with self.lock:
             return list(self.msgs)
@@ -350,6 +354,28 @@ def probe(load_account):
 
 
 CH = chaos.Chaos(SUP, len(bars), quiesce, probe) if CHAOS else None
+# qb-risk refuses an account's orders beyond max_orders_per_minute of WALL-CLOCK time (hard
+# cap 6,000); a replay of years of bars in minutes can go faster (the long chaos mode did),
+# so the replay keeps the orders decided in the last 60 s under PACE_ORDERS (a step adds at
+# most two orders per symbol).
+PACE_ORDERS = 6000 - 2 * len(SYMS) - 500
+pace = collections.deque()  # (time, orders decided so far)
+paced = 0
+
+
+def keep_pace():
+    global paced
+    while True:
+        now, n = time.time(), reports.total()
+        pace.append((now, n))
+        while pace and pace[0][0] < now - 60:
+            pace.popleft()
+        if n - pace[0][1] <= PACE_ORDERS:
+            return
+        paced += 1
+        time.sleep(0.2)
+
+
 t0 = time.time()
 waits = 0
 i = 0
@@ -358,6 +384,7 @@ while i < len(bars):
     while j < len(bars) and bars[j][1] == bars[i][1]:
         j += 1
     step = bars[i:j]
+    keep_pace()
     if CH:
         CH.before_step(i)
     need = [(b[0], gate[(b[0], b[1])]) for b in step if (b[0], b[1]) in gate]
@@ -380,8 +407,8 @@ while i < len(bars):
 prod.stdin.close()
 if prod.wait() != 0:
     fail("qbctl produce: " + open(os.path.join(T, "produce.err")).read())
-log("replayed %d bars of %d symbols (%d gated steps) in %.1f s" % (len(bars), len(SYMS), waits,
-                                                                  time.time() - t0))
+log("replayed %d bars of %d symbols (%d gated steps, %d pauses for the order rate) in %.1f s"
+    % (len(bars), len(SYMS), waits, paced, time.time() - t0))
 if CH:
     CH.finish()
 
