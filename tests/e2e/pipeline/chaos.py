@@ -341,7 +341,12 @@ class Chaos:
         # no pipes: the new postmaster would hold them open
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        time.sleep(1)  # the services notice the lost connections (and some stop)
+        # The services notice the lost connections and some stop: qb-execution checks its
+        # leader lock every 5 s and exits when the new session does not hold it. Wait past
+        # that (a reconnect + two checks) so it has died and been restarted BEFORE the replay
+        # goes on: its md.bars reader restarts at the end of the topic, so a restart while
+        # bars flow would miss bars (a paper order would fill on a later bar).
+        time.sleep(15)
         for s in self.sup.svcs.values():
             s.wait_ready()
         for name in self.QUIESCED:
