@@ -29,14 +29,11 @@ step it publishes and the due events run:
   broker ID   qb-bus's POST /brokers/ID/down for 0.5-3 s (ID 0: all three
               for 1 s), then up; the replay goes on meanwhile. The outage
               starts between steps, quiesced (QB_CHAOS_OUTAGE_ANYTIME=1: at
-              once): qb-execution's paper simulator fills a market order on
-              the first bar its md.bars reader delivers after the order, so
-              an outage that holds the signal's own bar back from that reader
-              (qb-features already had it) fills the order on its signal's
-              bar, one bar early — a known bug (see the report of issue 11),
-              not a fault of the test; quiesced outages make it rarer, but
-              any lag of that reader behind qb-features (load, restarts)
-              still shows it now and then.
+              once). An outage that holds the signal's own bar back from
+              qb-execution's md.bars reader (qb-features already had it)
+              used to fill the order on that bar, one bar early; the order's
+              not_before (the signal's bar) now makes the paper simulator
+              wait for that bar.
   redis       Redis stopped (SHUTDOWN NOSAVE) for 30 s, then started again on
               its port; the replay goes on meanwhile.
   pg          PostgreSQL restarted (pg_ctl restart -m fast, as stack.sh runs
