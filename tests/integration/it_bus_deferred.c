@@ -30,28 +30,6 @@
 
 static char E[1024];
 
-static void topic_ensure(const char *topic) {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", qb_test_env("QB_KAFKA_BROKERS"), err,
-                      sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(rk);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int parts = 0;
-    for (int i = 0; i < 100 && !parts; i++) {
-        const struct rd_kafka_metadata *md = NULL;
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == 0 && md->topic_cnt == 1 &&
-            !md->topics[0].err)
-            parts = md->topics[0].partition_cnt;
-        if (md) rd_kafka_metadata_destroy(md);
-        if (!parts) usleep(100 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(rk);
-    assert_true(parts > 1);
-}
-
 typedef struct seen_s {
     unsigned char ids[N];
     int n;
@@ -94,7 +72,7 @@ static void test_deferred_store(void **state) {
     char topic[128], group[128];
     qb_test_unique(topic, sizeof(topic), "it-defer");
     qb_test_unique(group, sizeof(group), "it-defer-g");
-    topic_ensure(topic);
+    assert_true(qb_test_topic_partitions(topic) > 1);
     assert_non_null(qb_topics_add(topic, "qb.v1.Bar", "symbol", 0, E, sizeof(E)));
     qb_producer_t *p = qb_producer_new(E, sizeof(E));
     assert_non_null(p);

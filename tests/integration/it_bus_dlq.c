@@ -63,25 +63,6 @@ static rd_kafka_t *raw_new(rd_kafka_type_t type, const char *group) {
 
 /* Make the mock cluster auto-create `topic` (metadata request from a
  * producer-type client) and return its partition count. */
-static int topic_ensure(const char *topic) {
-    rd_kafka_t *rk = raw_new(RD_KAFKA_PRODUCER, NULL);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int parts = 0;
-    int64_t deadline = qb_test_now_ms() + 10000;
-    while (!parts && qb_test_now_ms() < deadline) {
-        const struct rd_kafka_metadata *md = NULL;
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == 0 && md->topic_cnt == 1 &&
-            !md->topics[0].err)
-            parts = md->topics[0].partition_cnt;
-        if (md) rd_kafka_metadata_destroy(md);
-        if (!parts) usleep(100 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(rk);
-    if (!parts) fail_msg("topic %s did not come to exist", topic);
-    return parts;
-}
-
 /* Packed Bar with the given event id (malloc'd, *len set). */
 static uint8_t *bar_pack(const char *event_id, size_t *len) {
     Qb__V1__Header h = QB__V1__HEADER__INIT;
@@ -214,8 +195,8 @@ static void test_poison_goes_to_dlq_and_partition_moves_on(void **state) {
     qb_test_unique(topic, sizeof(topic), "it-dlq");
     qb_test_unique(group, sizeof(group), "it-dlq-g");
     snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
-    topic_ensure(topic);
-    int dlq_parts = topic_ensure(dlq);
+    qb_test_topic_partitions(topic);
+    int dlq_parts = qb_test_topic_partitions(dlq);
     assert_non_null(qb_topics_add(topic, "qb.v1.Bar", "symbol", 0, E, sizeof(E)));
 
     /* Poison first, valid bars after, all with one key: one partition. */
@@ -445,8 +426,8 @@ static void test_retriable_error_is_retried_not_dead_lettered(void **state) {
     qb_test_unique(topic, sizeof(topic), "it-retry");
     qb_test_unique(group, sizeof(group), "it-retry-g");
     snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
-    topic_ensure(topic);
-    int dlq_parts = topic_ensure(dlq);
+    qb_test_topic_partitions(topic);
+    int dlq_parts = qb_test_topic_partitions(dlq);
     assert_non_null(qb_topics_add(topic, "qb.v1.Bar", "symbol", 0, E, sizeof(E)));
 
     qb_producer_t *p = qb_producer_new(E, sizeof(E));

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +137,27 @@ int qb_test_capture_stderr_teardown(void **state) {
     (void)state;
     if (cap_saved >= 0) fputs(qb_test_capture_stderr_stop(), stderr);
     return 0;
+}
+
+int qb_test_topic_partitions(const char *topic) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", qb_test_env("QB_KAFKA_BROKERS"), err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) fail_msg("kafka client: %s", err);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int parts = 0;
+    int64_t deadline = qb_test_now_ms() + 10000;
+    while (!parts && qb_test_now_ms() < deadline) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == 0 && md->topic_cnt == 1 &&
+            !md->topics[0].err)
+            parts = md->topics[0].partition_cnt;
+        if (md) rd_kafka_metadata_destroy(md);
+        if (!parts) usleep(100 * 1000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    if (!parts) fail_msg("topic %s did not come to exist", topic);
+    return parts;
 }

@@ -39,6 +39,11 @@ int64_t qb_test_now_ms(void);
  * read back, closed). A failure fails the running cmocka test. */
 int qb_test_free_port(void);
 
+/* Partitions of Kafka topic `topic` on QB_KAFKA_BROKERS, waiting up to 10 s
+ * for it to exist (qb-bus creates topics on first use). A topic that does
+ * not come to exist fails the running cmocka test. */
+int qb_test_topic_partitions(const char *topic);
+
 /* stderr capture, for asserting on what the logger writes (it writes fd 2
  * with write(2), so the capture is at the file-descriptor level).
  *
