@@ -79,13 +79,8 @@ q "INSERT INTO risk.limits (account, kind, value, updated_by)
         (VALUES (9, 6000), (10, 10000), (13, 500)) AS k(kind, v)" >/dev/null ||
   { echo "bench_pipeline: seeding limits failed"; exit 1; }
 
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  echo 0
+free_port() { # below the ephemeral range: see tests/harness/free_port.py
+  python3 "$ROOT/tests/harness/free_port.py" || echo 0
 }
 declare -A PID PORT
 start() { # name env...

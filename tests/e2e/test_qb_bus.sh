@@ -16,13 +16,8 @@ T=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$T/log" ] && tail -20 "$T/log" >&2; exit 1; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
+free_port() { # below the ephemeral range: see tests/harness/free_port.py
+  python3 "$ROOT/tests/harness/free_port.py" || fail "no free port"
 }
 wait_file() { for _ in $(seq 1 ${2:-100}); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
 

@@ -63,13 +63,8 @@ rk_order_id() { python3 -c "import uuid,sys; print(uuid.uuid5(uuid.UUID('5b0a7c1
 rk_produce() { # topic json-line
   echo "$2" | "$QBCTL" produce "$1" >"$T/pout" 2>&1 || fail "qbctl produce $1: $(cat "$T/pout")"
 }
-rk_free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
+rk_free_port() { # below the ephemeral range: see tests/harness/free_port.py
+  python3 "$ROOT/tests/harness/free_port.py" || fail "no free port"
 }
 rk_wait_ready() { # port pid
   for _ in $(seq 1 300); do

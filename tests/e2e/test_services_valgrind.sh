@@ -35,13 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-  fail "no free port"
+free_port() { # below the ephemeral range: see tests/harness/free_port.py
+  python3 "$ROOT/tests/harness/free_port.py" || fail "no free port"
 }
 psql "$QB_PG_DSN" -qAtc "CREATE DATABASE $DB" >/dev/null
 DSN="$QB_PG_DSN dbname=$DB"

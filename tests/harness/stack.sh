@@ -22,13 +22,8 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-  done
-  die "no free port found"
+free_port() { # below the ephemeral range: see tests/harness/free_port.py
+  python3 "$ROOT/tests/harness/free_port.py" || die "no free port found"
 }
 
 as_pg() {

@@ -97,14 +97,32 @@ void qb_test_db_drop(char *dsn) {
     free(dsn);
 }
 
+/* Below the kernel's ephemeral range, as tests/harness/free_port.py: the
+ * kernel never gives such a port to an outgoing connection, so a server the
+ * test stops and starts again on it gets it back. */
 int qb_test_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &low) != 1) low = 32768;
+        fclose(f);
+    }
+    static unsigned seed;
+    if (!seed) seed = (unsigned)getpid() ^ (unsigned)qb_test_now_ms();
+    for (int tries = 0; tries < 500; tries++) {
+        int p = low > 10001 ? 10000 + (int)(rand_r(&seed) % (unsigned)(low - 10000)) : 0;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t l = sizeof(a);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+                 getsockname(fd, (struct sockaddr *)&a, &l) == 0;
+        close(fd);
+        if (ok) return ntohs(a.sin_port);
+    }
+    fail_msg("no free port below %d", low);
+    return -1;
 }
 
 static int cap_saved = -1; /* the real stderr while a capture runs, else -1 */

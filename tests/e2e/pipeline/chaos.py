@@ -46,13 +46,15 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 
 E = os.environ
+sys.path.insert(0, os.path.join(E["QB_ROOT"], "tests", "harness"))
+from free_port import free_port  # noqa: E402 - below the ephemeral range: the api port survives restarts
 PGBIN = sorted(d for d in (os.path.join("/usr/lib/postgresql", v, "bin")
                            for v in (os.listdir("/usr/lib/postgresql")
                                      if os.path.isdir("/usr/lib/postgresql") else []))
@@ -62,13 +64,6 @@ PGBIN = sorted(d for d in (os.path.join("/usr/lib/postgresql", v, "bin")
 def log(msg):
     print("  chaos: " + msg, flush=True)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http(method, url, timeout=5):
@@ -180,7 +175,10 @@ class Supervisor:
             if s.alive() or s.down:
                 return
             rc = s.proc.returncode
-            tail = open(s.log, errors="replace").read().splitlines()[-3:]
+            lines = open(s.log, errors="replace").read().splitlines()
+            # its own errors first (librdkafka's connection errors drown them)
+            tail = [x for x in lines if '"level":"error"' in x and '"msg":"rdkafka' not in x][:2]
+            tail += lines[-2:]
             self.unplanned_exits.append((s.name, rc))
             log("unplanned exit of %s (status %s): %s; restarting" % (s.name, rc, " | ".join(tail)))
             s.start()
