@@ -46,8 +46,9 @@ run_one() { # run_one NAME TIMEOUT CMD...
   else
     failed=$((failed + 1)); failures+=("$name")
     printf 'FAIL  %-32s %6ss (exit %d%s)\n' "$name" "$dur" $rc "$([ $rc -eq 124 ] && echo ', timed out')"
-    # cmocka's failure lines first, then the end of the log.
-    grep -E '^\[  (ERROR|FAILED) |^\[   LINE   \]|FAIL:' "$LOGDIR/$name.log" | sed 's/^/    ! /' | head -20
+    # cmocka's failure lines (and a Python exception's) first, then the end of the log.
+    grep -E '^\[  (ERROR|FAILED) |^\[   LINE   \]|^FAIL:|^[A-Za-z_.]*(Error|Exception): ' "$LOGDIR/$name.log" |
+      sed 's/^/    ! /' | head -20
     sed 's/^/    | /' "$LOGDIR/$name.log" | tail -60
   fi
 }
