@@ -1,5 +1,6 @@
 /* feat_store.h — qb-features and PostgreSQL (sql/0005_features.sql; md.bars
- * read for warm-up). One qb_store_t, the service's thread only. */
+ * read for warm-up). A qb_store_t is used by one thread: the consumer thread
+ * has one (reads, commands), the writer thread another (feat_batch_flush). */
 #ifndef QB_FEATURES_FEAT_STORE_H
 #define QB_FEATURES_FEAT_STORE_H
 

@@ -20,10 +20,13 @@
  * sequence number and the consumer's deferred offsets taken) and a new one
  * goes on filling, so bars do not wait for the bus or the database; once
  * the producer has acknowledged every message up to the seal (delivery
- * watermark, qb_producer_done_seq), the sealed batch is written in one
- * transaction (COPY; ON CONFLICT so a replay writes nothing), each changed
- * series' latest values go to Redis in one pipeline (qb:features:SYM:TF,
- * JSON, TTL QB_FEATURES_CACHE_TTL_S), THEN its taken offsets are stored:
+ * watermark, qb_producer_done_seq), the sealed batch goes to the WRITER
+ * thread (its own PostgreSQL connection; it owns the Redis client), which
+ * writes it in one transaction (COPY; ON CONFLICT so a replay writes
+ * nothing) and each changed series' latest values (built at the seal) to
+ * Redis in one pipeline (qb:features:SYM:TF, JSON, TTL
+ * QB_FEATURES_CACHE_TTL_S) while the consumer thread goes on with the next
+ * bars; when it is done, the batch's taken offsets are stored:
  * a committed offset never covers a bar whose effects could be lost, and a
  * stored feature row (which makes a restart skip its bar) never exists
  * before the bar's messages are on their topics. On revoke, at exit and
@@ -50,6 +53,7 @@
  * Admin port 9102: /healthz, /readyz (bus, postgres, redis, migrations),
  * /metrics. SIGTERM: flush, leave the group, exit 0. */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +128,14 @@ static const qb_cfg_entry_t feat_cfg_entries[] = {
     {NULL, NULL, QB_CFG_STRING, NULL, 0, 0, 0, 0, NULL},
 };
 
+/* Redis documents of a batch: entry i is "key\0doc\0" (lengths kl, dl). */
+typedef struct feat_docs_s {
+    struct feat_s *f;
+    char **buf;
+    size_t *kl, *dl;
+    size_t n, cap;
+} feat_docs_t;
+
 typedef struct feat_s {
     qb_svc_t *svc;
     const feat_cfg_t *cfg;
@@ -139,7 +151,20 @@ typedef struct feat_s {
     feat_batch_t *sealed, *spare;
     uint64_t sealed_seq, fail_seen;
     qb_offsets_t *sealed_off;
-    qb_time_t sealed_at;
+    qb_time_t sealed_at, retry_at;
+    int sealed_handed; /* given to the writer */
+    feat_docs_t sealed_docs;
+    /* the writer thread: writes one batch at a time on its own connection
+     * (wstore) and owns `cache`; hand-off under wmu */
+    qb_store_t *wstore;
+    pthread_t wth;
+    int wth_started, wstop;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv, wdone_cv;
+    enum { FEAT_W_IDLE, FEAT_W_QUEUED, FEAT_W_DONE } wstate;
+    qb_err_t wres;
+    feat_batch_t *wbatch;
+    feat_docs_t *wdocs;
     feat_dedup_t *dedup;
     int64_t strategies_seq;
     qb_time_t first_staged; /* monotonic-ish: when the batch got its first row */
@@ -296,81 +321,167 @@ static void feat_stage_state(feat_series_t *s, void *opaque) {
             s->inst[i].dirty = 0;
 }
 
-/* The changed series' latest values for Redis, sent as ONE pipeline per
- * flush (a round trip per series cost more than the rest of the flush). */
-#define FEAT_CACHE_CHUNK 512
-typedef struct feat_cache_batch_s {
-    feat_t *f;
-    int n;
-    char ttl[24];
-    char *buf[FEAT_CACHE_CHUNK]; /* "key\0doc\0" */
-    const char *argv[FEAT_CACHE_CHUNK][5];
-    size_t lens[FEAT_CACHE_CHUNK][5];
-    qb_cache_cmd_t cmds[FEAT_CACHE_CHUNK];
-    redisReply *replies[FEAT_CACHE_CHUNK];
-} feat_cache_batch_t;
+/* The changed series' latest values for Redis (feat_docs_t), collected on
+ * the consumer thread when a batch is sealed (the engine is that thread's)
+ * and sent by the writer as ONE pipeline per batch (a round trip per series
+ * cost more than the rest of the flush). */
 
-static void feat_cache_send(feat_cache_batch_t *cb) {
-    char err[256];
-    if (cb->n == 0) return;
-    /* Redis only caches: an outage is counted by qb_cache, not fatal. */
-    if (qb_cache_pipeline(cb->f->cache, cb->n, cb->cmds, cb->replies, err, sizeof err) == QB_OK)
-        for (int i = 0; i < cb->n; i++)
-            if (cb->replies[i]) freeReplyObject(cb->replies[i]);
-    for (int i = 0; i < cb->n; i++) free(cb->buf[i]);
-    cb->n = 0;
+static void feat_docs_clear(feat_docs_t *d) {
+    for (size_t i = 0; i < d->n; i++) free(d->buf[i]);
+    d->n = 0;
+}
+
+static void feat_docs_free(feat_docs_t *d) {
+    feat_docs_clear(d);
+    free(d->buf);
+    free(d->kl);
+    free(d->dl);
+    memset(d, 0, sizeof *d);
 }
 
 static void feat_cache_series(feat_series_t *s, void *opaque) {
-    feat_cache_batch_t *cb = opaque;
+    feat_docs_t *d = opaque;
     if (!s->dirty) return;
     s->dirty = 0;
-    if (!cb->f->cache) return;
-    char *vals = feat_values_json(cb->f->engine, s);
+    if (!d->f->cache) return;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 256;
+        char **nb = realloc(d->buf, nc * sizeof *nb);
+        if (nb) d->buf = nb;
+        size_t *nk = realloc(d->kl, nc * sizeof *nk);
+        if (nk) d->kl = nk;
+        size_t *nd = realloc(d->dl, nc * sizeof *nd);
+        if (nd) d->dl = nd;
+        if (!nb || !nk || !nd) return; /* only a cache: the next bar sets it */
+        d->cap = nc;
+    }
+    char *vals = feat_values_json(d->f->engine, s);
     if (!vals) return;
     size_t vl = strlen(vals), cap = vl + 192;
     char *b = malloc(cap);
     if (b) {
         int kl = snprintf(b, cap, "qb:features:%s:%s", s->symbol, s->timeframe);
-        char *doc = b + kl + 1;
-        int dl = snprintf(doc, cap - (size_t)kl - 1,
+        int dl = snprintf(b + kl + 1, cap - (size_t)kl - 1,
                           "{\"ts\":%lld,\"history_bars\":%lld,\"values\":%s}",
                           (long long)s->last_ts, (long long)s->bars, vals);
-        int i = cb->n++;
-        cb->buf[i] = b;
-        const char *av[5] = {"SET", b, doc, "PX", cb->ttl};
-        size_t al[5] = {3, (size_t)kl, (size_t)dl, 2, strlen(cb->ttl)};
-        memcpy(cb->argv[i], av, sizeof av);
-        memcpy(cb->lens[i], al, sizeof al);
-        cb->cmds[i] = (qb_cache_cmd_t){5, cb->argv[i], cb->lens[i]};
-        if (cb->n == FEAT_CACHE_CHUNK) feat_cache_send(cb);
+        d->buf[d->n] = b;
+        d->kl[d->n] = (size_t)kl;
+        d->dl[d->n] = (size_t)dl;
+        d->n++;
     }
     free(vals);
 }
 
-/* Write a batch (features, signals, states), then the changed series to
- * Redis. The producer must have acknowledged the batch's messages first: a
- * stored feature row makes a restart skip its bar (warm-up through what is
- * durable), so it must never exist without the bar's FeatureSet and
- * signals on their topics. */
-static qb_err_t feat_write(feat_t *f, feat_batch_t *b) {
+/* Writer thread: send the documents (chunks of FEAT_CACHE_CHUNK). Redis
+ * only caches: an outage is counted by qb_cache, not fatal. */
+#define FEAT_CACHE_CHUNK 512
+static void feat_docs_send(feat_t *f, feat_docs_t *d) {
+    static const char *argv[FEAT_CACHE_CHUNK][5]; /* the writer thread's */
+    static size_t lens[FEAT_CACHE_CHUNK][5];
+    static qb_cache_cmd_t cmds[FEAT_CACHE_CHUNK];
+    static redisReply *replies[FEAT_CACHE_CHUNK];
+    char ttl[24], err[256];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)(f->cfg->cache_ttl_s * 1000));
+    for (size_t at = 0; f->cache && at < d->n;) {
+        int n = 0;
+        for (; at < d->n && n < FEAT_CACHE_CHUNK; at++, n++) {
+            char *b = d->buf[at];
+            const char *av[5] = {"SET", b, b + d->kl[at] + 1, "PX", ttl};
+            size_t al[5] = {3, d->kl[at], d->dl[at], 2, strlen(ttl)};
+            memcpy(argv[n], av, sizeof av);
+            memcpy(lens[n], al, sizeof al);
+            cmds[n] = (qb_cache_cmd_t){5, argv[n], lens[n]};
+        }
+        if (qb_cache_pipeline(f->cache, n, cmds, replies, err, sizeof err) == QB_OK)
+            for (int i = 0; i < n; i++)
+                if (replies[i]) freeReplyObject(replies[i]);
+    }
+    feat_docs_clear(d);
+}
+
+/* Write a batch (features, signals, states), then its series' documents to
+ * Redis: on the writer thread, with its own PostgreSQL connection, so bars
+ * go on being computed and published meanwhile. The producer must have
+ * acknowledged the batch's messages first: a stored feature row makes a
+ * restart skip its bar (warm-up through what is durable), so it must never
+ * exist without the bar's FeatureSet and signals on their topics. On error
+ * nothing is written and batch and documents are kept for the retry. */
+static qb_err_t feat_write(feat_t *f, feat_batch_t *b, feat_docs_t *d) {
     char errstr[1024];
-    qb_err_t e = feat_batch_flush(b, f->store, errstr, sizeof errstr); /* none: no-op */
+    qb_err_t e = feat_batch_flush(b, f->wstore, errstr, sizeof errstr); /* none: no-op */
     if (e) {
         QB_WARN("flush: %s: retried", errstr);
         return e;
     }
-    static feat_cache_batch_t cb; /* the service's one thread */
-    cb.f = f;
-    cb.n = 0;
-    snprintf(cb.ttl, sizeof cb.ttl, "%lld", (long long)(f->cfg->cache_ttl_s * 1000));
-    feat_engine_each(f->engine, feat_cache_series, &cb);
-    feat_cache_send(&cb);
+    feat_docs_send(f, d);
     return QB_OK;
 }
 
+static void *feat_writer_main(void *opaque) {
+    feat_t *f = opaque;
+    pthread_mutex_lock(&f->wmu);
+    for (;;) {
+        while (!f->wstop && f->wstate != FEAT_W_QUEUED) pthread_cond_wait(&f->wcv, &f->wmu);
+        if (f->wstate != FEAT_W_QUEUED) break; /* stopping, nothing queued */
+        feat_batch_t *b = f->wbatch;
+        feat_docs_t *d = f->wdocs;
+        pthread_mutex_unlock(&f->wmu);
+        qb_err_t e = feat_write(f, b, d);
+        pthread_mutex_lock(&f->wmu);
+        f->wres = e;
+        f->wstate = FEAT_W_DONE;
+        pthread_cond_broadcast(&f->wdone_cv);
+    }
+    pthread_mutex_unlock(&f->wmu);
+    return NULL;
+}
+
+/* Consumer thread: hand a batch to the writer (it is idle). */
+static void feat_job_start(feat_t *f, feat_batch_t *b, feat_docs_t *d) {
+    pthread_mutex_lock(&f->wmu);
+    f->wbatch = b;
+    f->wdocs = d;
+    f->wstate = FEAT_W_QUEUED;
+    pthread_cond_signal(&f->wcv);
+    pthread_mutex_unlock(&f->wmu);
+}
+
+/* 1 when the handed batch is written or failed (*res; the writer is idle
+ * again), 0 while it is being written; wait = block until it is done. */
+static int feat_job_done(feat_t *f, int wait, qb_err_t *res) {
+    pthread_mutex_lock(&f->wmu);
+    while (wait && f->wstate == FEAT_W_QUEUED) pthread_cond_wait(&f->wdone_cv, &f->wmu);
+    int done = f->wstate == FEAT_W_DONE;
+    if (done) {
+        *res = f->wres;
+        f->wstate = FEAT_W_IDLE;
+    }
+    pthread_mutex_unlock(&f->wmu);
+    return done;
+}
+
+/* Write b and d on the writer and wait for it (the writer is idle). */
+static qb_err_t feat_job_run(feat_t *f, feat_batch_t *b, feat_docs_t *d) {
+    qb_err_t e = QB_OK;
+    feat_job_start(f, b, d);
+    (void)feat_job_done(f, 1, &e);
+    return e;
+}
+
+/* The sealed batch is durable: let its offsets be committed; recycle it. */
+static void feat_sealed_done(feat_t *f) {
+    qb_err_t e = qb_consumer_store_taken(f->consumer, f->sealed_off);
+    if (e) QB_WARN("flush: offsets not stored (%s): those bars are replayed", qb_err_str(e));
+    f->sealed_off = NULL;
+    f->spare = f->sealed;
+    f->sealed = NULL;
+    f->sealed_handed = 0;
+    qb_counter_inc(f->c_flushes);
+    qb_hist_observe(f->h_flush, (double)(qb_time_now() - f->sealed_at) / 1e9);
+}
+
 /* Make everything handled so far durable, then let its offsets commit;
- * waits for the producer (revoke, exit, a failed bar). */
+ * waits for the producer and the writer (revoke, exit, a failed bar). */
 static qb_err_t feat_flush(feat_t *f);
 static qb_err_t feat_flush(feat_t *f) {
     feat_engine_each(f->engine, feat_stage_state, f);
@@ -384,13 +495,18 @@ static qb_err_t feat_flush(feat_t *f) {
     }
     f->fail_seen = qb_producer_failures(f->producer);
     if (f->sealed) {
-        if ((e = feat_write(f, f->sealed))) return e;
-        (void)qb_consumer_store_taken(f->consumer, f->sealed_off);
-        f->sealed_off = NULL;
-        f->spare = f->sealed;
-        f->sealed = NULL;
+        e = QB_ERR_IO;
+        if (f->sealed_handed) (void)feat_job_done(f, 1, &e);
+        f->sealed_handed = 0;
+        /* not handed yet, or its write failed: once more, now */
+        if (e && (e = feat_job_run(f, f->sealed, &f->sealed_docs))) return e;
+        feat_sealed_done(f);
     }
-    if ((e = feat_write(f, f->batch))) return e;
+    feat_docs_t d = {.f = f};
+    feat_engine_each(f->engine, feat_cache_series, &d);
+    e = feat_job_run(f, f->batch, &d);
+    feat_docs_free(&d);
+    if (e) return e;
     e = qb_consumer_store_pending(f->consumer);
     qb_counter_inc(f->c_flushes);
     qb_hist_observe(f->h_flush, (double)(qb_time_now() - t0) / 1e9);
@@ -399,15 +515,17 @@ static qb_err_t feat_flush(feat_t *f) {
 }
 
 /* The flush cadence without waiting: seal the batch (its decision states
- * staged, the producer's sequence and the consumer's deferred offsets
- * taken) and go on with a new one; feat_sealed_poll writes it once the
- * producer has acknowledged every message up to the seal. One sealed batch
- * at a time: the live one grows meanwhile. */
+ * staged, its series' Redis documents built, the producer's sequence and
+ * the consumer's deferred offsets taken) and go on with a new one;
+ * feat_sealed_poll hands it to the writer once the producer has
+ * acknowledged every message up to the seal. One sealed batch at a time:
+ * the live one grows meanwhile. */
 static void feat_seal(feat_t *f) {
     if (f->sealed) return;
     if (!f->spare && !(f->spare = feat_batch_new())) return;
     feat_engine_each(f->engine, feat_stage_state, f);
     if (feat_batch_rows(f->batch) == 0 && qb_consumer_pending(f->consumer) == 0) return;
+    feat_engine_each(f->engine, feat_cache_series, &f->sealed_docs);
     f->sealed_off = qb_consumer_pending_take(f->consumer); /* NULL: stays pending */
     f->sealed_seq = qb_producer_sent_seq(f->producer);
     f->sealed = f->batch;
@@ -419,12 +537,24 @@ static void feat_seal(feat_t *f) {
 
 static void feat_sealed_poll(feat_t *f) {
     if (!f->sealed) return;
+    /* The bus or the database is slow or away: stop running ahead of it
+     * (bounded memory; the blocking flush reports what does not arrive). */
+    int behind = (int64_t)feat_batch_rows(f->batch) >= 4 * f->cfg->flush_rows ||
+                 qb_time_now() - f->sealed_at > 30 * QB_NS_PER_SEC;
+    if (f->sealed_handed) {
+        qb_err_t e = QB_OK;
+        if (!feat_job_done(f, behind, &e)) return;
+        if (e) { /* logged by the writer; handed again after a pause */
+            f->sealed_handed = 0;
+            f->retry_at = qb_time_now() + 200 * QB_NS_PER_MS;
+            if (behind) (void)feat_flush(f);
+            return;
+        }
+        feat_sealed_done(f);
+        return;
+    }
     if (qb_producer_done_seq(f->producer) < f->sealed_seq) {
-        /* The bus is slow or away: stop running ahead of it (bounded
-         * memory; the blocking flush reports what does not arrive). */
-        if ((int64_t)feat_batch_rows(f->batch) >= 4 * f->cfg->flush_rows ||
-            qb_time_now() - f->sealed_at > 30 * QB_NS_PER_SEC)
-            (void)feat_flush(f);
+        if (behind) (void)feat_flush(f);
         return;
     }
     uint64_t fails = qb_producer_failures(f->producer);
@@ -434,14 +564,9 @@ static void feat_sealed_poll(feat_t *f) {
         f->fail_seen = fails;
         return;
     }
-    if (feat_write(f, f->sealed)) return; /* retried at the next turn */
-    qb_err_t e = qb_consumer_store_taken(f->consumer, f->sealed_off);
-    if (e) QB_WARN("flush: offsets not stored (%s): those bars are replayed", qb_err_str(e));
-    f->sealed_off = NULL;
-    f->spare = f->sealed;
-    f->sealed = NULL;
-    qb_counter_inc(f->c_flushes);
-    qb_hist_observe(f->h_flush, (double)(qb_time_now() - f->sealed_at) / 1e9);
+    if (qb_time_now() < f->retry_at) return;
+    feat_job_start(f, f->sealed, &f->sealed_docs);
+    f->sealed_handed = 1;
 }
 
 static void feat_revoked(void *opaque, const void *parts) {
@@ -639,6 +764,10 @@ int main(int argc, char **argv) {
         QB_ERROR("QB_PG_DSN: %s", errstr);
         goto out;
     }
+    if (!(f.wstore = qb_store_new(com->pg_dsn, errstr, sizeof errstr))) {
+        QB_ERROR("QB_PG_DSN: %s", errstr);
+        goto out;
+    }
     if (com->redis_url && *com->redis_url &&
         !(f.cache = qb_cache_new(com->redis_url, errstr, sizeof errstr))) {
         QB_ERROR("QB_REDIS_URL: %s", errstr);
@@ -661,6 +790,15 @@ int main(int argc, char **argv) {
     f.h_flush = qb_metrics_histogram("qb_features_flush_seconds",
                                      "seal to durable: producer acks + database write + offset "
                                      "store", NULL);
+    f.sealed_docs.f = &f;
+    pthread_mutex_init(&f.wmu, NULL);
+    pthread_cond_init(&f.wcv, NULL);
+    pthread_cond_init(&f.wdone_cv, NULL);
+    if (pthread_create(&f.wth, NULL, feat_writer_main, &f) != 0) {
+        QB_ERROR("cannot start the writer thread");
+        goto out;
+    }
+    f.wth_started = 1;
     rc = 1;
     if (qb_svc_migrate(f.svc, f.store, cfg.migrate)) goto out;
     while (qb_svc_running(f.svc) && feat_reload(&f, 1) != QB_OK) usleep(500 * 1000);
@@ -708,10 +846,22 @@ out:
     }
     if (f.producer && qb_producer_flush(f.producer, 5000) != QB_OK)
         QB_WARN("producer: not everything was delivered before exit");
+    if (f.wth_started) { /* idle: every flush above waited for it */
+        pthread_mutex_lock(&f.wmu);
+        f.wstop = 1;
+        pthread_cond_signal(&f.wcv);
+        pthread_mutex_unlock(&f.wmu);
+        pthread_join(f.wth, NULL);
+        pthread_cond_destroy(&f.wdone_cv);
+        pthread_cond_destroy(&f.wcv);
+        pthread_mutex_destroy(&f.wmu);
+    }
     qb_svc_destroy(f.svc);
     qb_producer_destroy(f.producer);
     qb_cache_destroy(f.cache);
+    qb_store_destroy(f.wstore);
     qb_store_destroy(f.store);
+    feat_docs_free(&f.sealed_docs);
     feat_hist_drop(&f);
     feat_batch_free(f.batch);
     feat_batch_free(f.sealed);
