@@ -162,6 +162,13 @@ qb_err_t qb_exec_paper_restore_fill(qb_exec_broker_t *b, const char *account,
 qb_err_t qb_exec_paper_restore_order(qb_exec_broker_t *b, const qb_exec_order_t *o,
                                      char *errstr, size_t errstr_size);
 
+/* The time of the newest bar of symbol given to the paper broker (whether
+ * an account trades the symbol yet or not); 0 when none. An order is
+ * matched only against bars after it anyway; qb-execution stores it as the
+ * order's not_before, so a restored order does the same when the bars are
+ * read again after a restart. */
+qb_time_t qb_exec_paper_last_bar(qb_exec_broker_t *b, const char *symbol);
+
 /* A bar of a symbol (every account's sim that knows the symbol sees it;
  * a bar not after the symbol's last is ignored). The events it causes are
  * appended to *evs (realloc'd; *n updated); the caller frees *evs. */

@@ -49,6 +49,11 @@ typedef struct pp_s {
     size_t npend, cappend;
     size_t *held;          /* indexes of held orders (unordered) */
     size_t nheld, capheld;
+    struct pp_last_s {     /* open addressing: symbol -> newest bar given */
+        char sym[QB_SYMBOL_MAX + 1];
+        qb_time_t ts;
+    } *last;
+    size_t nlast, lastcap;
 } pp_t;
 
 static uint64_t pp_hash(const char *s) {
@@ -446,6 +451,7 @@ static void pp_destroy(void *impl) {
     free(p->idx);
     free(p->pend);
     free(p->held);
+    free(p->last);
     free(p);
 }
 
@@ -507,6 +513,41 @@ qb_err_t qb_exec_paper_restore_order(qb_exec_broker_t *b, const qb_exec_order_t 
     return pp_submit_as(p, o, NULL, errstr, errstr_size);
 }
 
+static struct pp_last_s *pp_last_slot(const pp_t *p, const char *symbol) {
+    if (!p->lastcap) return NULL;
+    for (size_t i = (size_t)pp_hash(symbol) & (p->lastcap - 1);; i = (i + 1) & (p->lastcap - 1))
+        if (!p->last[i].sym[0] || strcmp(p->last[i].sym, symbol) == 0) return &p->last[i];
+}
+
+/* Remember the newest bar of a symbol (every bar, whether an account knows
+ * the symbol yet or not). Out of memory: not remembered (0 is returned). */
+static void pp_last_note(pp_t *p, const char *symbol, qb_time_t ts) {
+    if ((p->nlast + 1) * 2 > p->lastcap) {
+        size_t nc = p->lastcap ? p->lastcap * 2 : 256;
+        struct pp_last_s *nl = calloc(nc, sizeof *nl);
+        if (!nl) return;
+        struct pp_last_s *old = p->last;
+        size_t oc = p->lastcap;
+        p->last = nl;
+        p->lastcap = nc;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i].sym[0]) *pp_last_slot(p, old[i].sym) = old[i];
+        free(old);
+    }
+    struct pp_last_s *e = pp_last_slot(p, symbol);
+    if (!e->sym[0]) {
+        snprintf(e->sym, sizeof e->sym, "%s", symbol);
+        p->nlast++;
+    }
+    if (ts > e->ts) e->ts = ts;
+}
+
+qb_time_t qb_exec_paper_last_bar(qb_exec_broker_t *b, const char *symbol) {
+    pp_t *p = pp_of(b);
+    const struct pp_last_s *e = p ? pp_last_slot(p, symbol) : NULL;
+    return e && e->sym[0] ? e->ts : 0;
+}
+
 qb_err_t qb_exec_paper_on_bar(qb_exec_broker_t *b, const qb_bar_t *bar, qb_exec_event_t **evs,
                               size_t *n, char *errstr, size_t errstr_size) {
     pp_t *p = pp_of(b);
@@ -514,6 +555,7 @@ qb_err_t qb_exec_paper_on_bar(qb_exec_broker_t *b, const qb_bar_t *bar, qb_exec_
     size_t cap = *n;
     qb_pf_bar_t pb = {.ts = bar->ts, .open = bar->open, .high = bar->high, .low = bar->low,
                       .close = bar->close, .volume = bar->volume};
+    pp_last_note(p, bar->symbol.s, bar->ts);
     for (size_t i = 0; i < p->nacct; i++) {
         pp_acct_t *a = &p->accts[i];
         uint32_t sym;

@@ -34,6 +34,7 @@ typedef struct ex_cfg_s {
     int paper_allow_short;
     int migrate;
     int64_t leader_lock;
+    int64_t bars_replay_margin_ms, bars_replay_max_s;
 } ex_cfg_t;
 
 typedef struct ex_mode_s {
@@ -75,6 +76,7 @@ typedef struct ex_s {
     size_t nposdiff;
     int64_t *unpublished;          /* report ids sent, not yet marked */
     size_t nunpub, capunpub;
+    int64_t bars_read_ms, bars_saved_ms; /* newest md.bars record time applied / recorded */
     volatile int ready;
     qb_counter_t *c_orders, *c_dups, *c_rejected, *c_reports, *c_fills, *c_illegal, *c_disc,
         *c_cmds, *c_kills, *c_resubmits, *c_bars;
@@ -93,6 +95,12 @@ qb_err_t ex_store_order_exists(ex_store_t *st, const char *order_id, int *exists
 /* Open orders (status 1..4), in creation order; *out malloc'd. */
 qb_err_t ex_store_open_orders(ex_store_t *st, qb_exec_order_t **out, size_t *n, char *errstr,
                               size_t errstr_size);
+/* How far the paper simulator has applied `feed` (md.bars): the newest
+ * record time in ms (0: nothing recorded); put only moves it forward. */
+qb_err_t ex_store_feed_get(ex_store_t *st, const char *feed, int64_t *ms, char *errstr,
+                           size_t errstr_size);
+qb_err_t ex_store_feed_put(ex_store_t *st, const char *feed, int64_t ms, char *errstr,
+                           size_t errstr_size);
 /* The whole order by id (QB_ERR_NOT_FOUND). */
 qb_err_t ex_store_order_get(ex_store_t *st, const char *order_id, qb_exec_order_t *out,
                             char *errstr, size_t errstr_size);

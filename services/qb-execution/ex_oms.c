@@ -230,6 +230,15 @@ static qb_err_t ex_change(ex_t *ex, qb_exec_order_t *o, int insert, const qb_exe
         goto out;
     }
     qb_time_t now = qb_time_now();
+    if (insert && ex_is_sim(ex, &nw)) {
+        /* Matched only against bars after the newest one of the symbol the
+         * simulator was given (and after its own not_before): what
+         * happens live anyway, written down so that a restart, which reads
+         * md.bars again from before (main.c), does the same. */
+        int bi = ex_broker_index(ex, "sim");
+        qb_time_t lb = bi >= 0 ? qb_exec_paper_last_bar(ex->brokers[bi], nw.o.symbol.s) : 0;
+        if (lb > nw.not_before) nw.not_before = lb;
+    }
     if (insert && nw.seq == 0) {
         (void)qb_exec_order_created(&nw, nw.o.created_ts ? nw.o.created_ts : now, &reps[nrep]);
         ex_audit_of(&nw, &reps[nrep], source, &aud[naud++]);
@@ -770,6 +779,7 @@ qb_err_t ex_paper_restore(ex_t *ex) {
 
 void ex_on_bar(ex_t *ex, const qb_bus_msg_t *m) {
     int bi = ex_broker_index(ex, "sim");
+    if (m->timestamp_ms > ex->bars_read_ms) ex->bars_read_ms = m->timestamp_ms;
     if (bi < 0 || !m->msg) return;
     const Qb__V1__Bar *pb = (const Qb__V1__Bar *)m->msg;
     qb_bar_t bar;

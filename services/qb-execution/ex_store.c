@@ -30,8 +30,8 @@ struct ex_store_s {
     "stop_price, take_profit_price, stop_loss_price, reference_price, leg, parent_order_id, "     \
     "oco_group, replaces_order_id, mode, cause_id, cause_kind, client_tag, broker, "              \
     "broker_order_id, status, cum_qty, avg_price, notional, commission, seq, legs_placed, "       \
-    "reason_code, reason_text, created_ns, updated_ns"
-#define EX_NCOLS 35
+    "reason_code, reason_text, created_ns, updated_ns, not_before_ns"
+#define EX_NCOLS 36
 
 ex_store_t *ex_store_new(qb_store_t *pg) {
     ex_store_t *st = calloc(1, sizeof *st);
@@ -68,6 +68,14 @@ ex_store_t *ex_store_new(qb_store_t *pg) {
                      "prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
                      8);
     qb_store_prepare(pg, "ex_exists", "SELECT 1 FROM trading.orders WHERE order_id = $1", 1);
+    qb_store_prepare(pg, "ex_feed_get",
+                     "SELECT read_through_ms FROM trading.paper_feed WHERE feed = $1", 1);
+    qb_store_prepare(pg, "ex_feed_put",
+                     "INSERT INTO trading.paper_feed (feed, read_through_ms) VALUES ($1, $2) "
+                     "ON CONFLICT (feed) DO UPDATE SET read_through_ms = GREATEST("
+                     "trading.paper_feed.read_through_ms, EXCLUDED.read_through_ms), "
+                     "updated_at = now()",
+                     2);
     qb_store_prepare(pg, "ex_lock", "SELECT pg_advisory_xact_lock(hashtext('qb-exec-audit:' || $1))",
                      1);
     return st;
@@ -135,6 +143,7 @@ static void ex_order_params(const qb_exec_order_t *o, ex_params_t *x) {
     S(32, "%s", o->reason_text);
     S(33, "%lld", (long long)r->created_ts);
     S(34, "%lld", (long long)r->updated_ts);
+    S(35, "%lld", (long long)o->not_before);
 #undef S
     for (int i = 0; i < EX_NCOLS; i++) x->p[i] = x->v[i];
 }
@@ -178,6 +187,7 @@ static void ex_order_from_row(PGresult *r, int i, qb_exec_order_t *o) {
     snprintf(o->reason_text, sizeof o->reason_text, "%s", PQgetvalue(r, i, 32));
     o->o.created_ts = ex_i64(r, i, 33);
     o->o.updated_ts = ex_i64(r, i, 34);
+    o->not_before = ex_i64(r, i, 35);
 }
 
 qb_err_t ex_store_order_exists(ex_store_t *st, const char *order_id, int *exists, char *errstr,
@@ -226,6 +236,26 @@ qb_err_t ex_store_order_get(ex_store_t *st, const char *order_id, qb_exec_order_
     else ex_order_from_row(r, 0, out);
     PQclear(r);
     return e;
+}
+
+/* ---- the paper simulator's feed position (sql/0011) ------------------------------ */
+
+qb_err_t ex_store_feed_get(ex_store_t *st, const char *feed, int64_t *ms, char *errstr,
+                           size_t errstr_size) {
+    PGresult *r = NULL;
+    const char *p[1] = {feed};
+    qb_err_t e = qb_store_exec_prepared(st->pg, "ex_feed_get", 1, p, &r, errstr, errstr_size);
+    *ms = !e && PQntuples(r) > 0 ? ex_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return e;
+}
+
+qb_err_t ex_store_feed_put(ex_store_t *st, const char *feed, int64_t ms, char *errstr,
+                           size_t errstr_size) {
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)ms);
+    const char *p[2] = {feed, v};
+    return qb_store_exec_prepared(st->pg, "ex_feed_put", 2, p, NULL, errstr, errstr_size);
 }
 
 /* ---- audit --------------------------------------------------------------------- */

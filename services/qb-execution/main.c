@@ -9,13 +9,18 @@
  *   control     Command (target "qb-execution", "*" or ""): CANCEL_ORDER,
  *               REPLACE_ORDER, STRATEGY_SET_MODE (applied once per
  *               command_id: trading.commands)
- * and md.bars through a GROUP-LESS reader from the end (libs/bus
- * qb_reader) when the paper simulator is in use: md.bars is keyed by
- * symbol while orders are keyed by account, so the process must see every
- * bar of every symbol it has orders in; a reader of all partitions does
- * that without a consumer group per process. Bars published while the
- * process is down are not replayed: a working paper order fills on the
- * next bar after the restart.
+ * and md.bars through a GROUP-LESS reader (libs/bus qb_reader) when the
+ * paper simulator is in use: md.bars is keyed by symbol while orders are
+ * keyed by account, so the process must see every bar of every symbol it
+ * has orders in; a reader of all partitions does that without a consumer
+ * group per process. How far it has applied the bars (the newest record
+ * time) is written to trading.paper_feed about once a second; at start the
+ * reader begins there minus QB_EXEC_BARS_REPLAY_MARGIN_MS (at most
+ * QB_EXEC_BARS_REPLAY_MAX_S back; from the end when nothing is recorded)
+ * and catches up before any order is taken. Every paper order is stored
+ * with its not_before (its own, or the last bar of its symbol the
+ * simulator had applied when it arrived), so the restored orders and the
+ * bars read again fill exactly as without the restart.
  *
  * ONE ACTIVE INSTANCE. Execution is not scaled out: a process holds a
  * PostgreSQL session advisory lock (QB_EXEC_LEADER_LOCK) before it touches
@@ -149,6 +154,13 @@ static const qb_cfg_entry_t ex_cfg_entries[] = {
      offsetof(ex_cfg_t, paper_allow_short), 0, "simulator: short selling allowed (margin 1)"},
     {"exec.migrate", "QB_EXEC_MIGRATE", QB_CFG_BOOL, "true", 1, 0, offsetof(ex_cfg_t, migrate), 0,
      "apply the migrations of QB_SQL_DIR at start"},
+    {"exec.bars_replay_margin_ms", "QB_EXEC_BARS_REPLAY_MARGIN_MS", QB_CFG_INT, "10000", 0,
+     3600000, offsetof(ex_cfg_t, bars_replay_margin_ms), 0,
+     "at start md.bars is read again from the newest bar applied before (trading.paper_feed) "
+     "minus this (partitions read unevenly, clocks of producers differ)"},
+    {"exec.bars_replay_max_s", "QB_EXEC_BARS_REPLAY_MAX_S", QB_CFG_INT, "86400", 0, 31536000,
+     offsetof(ex_cfg_t, bars_replay_max_s), 0,
+     "never read md.bars again from further back than this at start (0 = from the end)"},
     {"exec.leader_lock", "QB_EXEC_LEADER_LOCK", QB_CFG_INT, "7449", 1, 2147483647,
      offsetof(ex_cfg_t, leader_lock), 0,
      "PostgreSQL advisory lock key held by the active instance (others wait as standby)"},
@@ -243,6 +255,54 @@ static qb_err_t ex_alpaca(ex_t *ex, int idx, const char *name, const char *url, 
     ac.rate_per_sec = ex->cfg->alpaca_rate > 0 ? ex->cfg->alpaca_rate : -1;
     ex->broker_names[idx] = name;
     return qb_exec_alpaca_new(&ac, &ex->brokers[idx], errstr, errstr_size);
+}
+
+/* The paper simulator's md.bars reader: from where the previous leader had
+ * applied the bars (trading.paper_feed) minus the margin, read up to the
+ * present before anything else happens; from the end when nothing is
+ * recorded. QB_OK, or an error when stopping. */
+static qb_err_t ex_bars_open(ex_t *ex) {
+    char errstr[512];
+    int64_t through = 0;
+    while (qb_svc_running(ex->svc) &&
+           ex_store_feed_get(ex->st, "md.bars", &through, errstr, sizeof errstr) != QB_OK) {
+        QB_WARN("paper feed position: %s (retrying)", errstr);
+        if (!ex_wait(ex, 1000)) return QB_ERR_UNAVAILABLE;
+    }
+    int64_t now_ms = qb_time_now() / QB_NS_PER_MS, since = 0;
+    if (through > 0 && ex->cfg->bars_replay_max_s > 0) {
+        since = through - ex->cfg->bars_replay_margin_ms;
+        int64_t oldest = now_ms - ex->cfg->bars_replay_max_s * 1000;
+        if (since < oldest) {
+            QB_WARN("md.bars applied through %lld ms, more than QB_EXEC_BARS_REPLAY_MAX_S ago: "
+                    "read from %lld s back only", (long long)through,
+                    (long long)ex->cfg->bars_replay_max_s);
+            since = oldest;
+        }
+    }
+    while (qb_svc_running(ex->svc)) {
+        qb_err_t code = QB_OK;
+        ex->bars = since > 0 ? qb_reader_new_since("md.bars", since, 10000, &code, errstr,
+                                                   sizeof errstr)
+                             : qb_reader_new("md.bars", 0, 10000, errstr, sizeof errstr);
+        if (ex->bars) break;
+        QB_WARN("md.bars reader: %s (retrying)", errstr);
+        if (!ex_wait(ex, 1000)) return QB_ERR_UNAVAILABLE;
+    }
+    if (!ex->bars) return QB_ERR_UNAVAILABLE;
+    if (since > 0) {
+        size_t n = 0;
+        while (qb_svc_running(ex->svc) && !qb_reader_caught_up(ex->bars)) {
+            size_t k = ex_bars_drain(ex, 10000);
+            n += k;
+            if (!k) usleep(1000);
+        }
+        n += ex_bars_drain(ex, (size_t)-1);
+        QB_INFO("md.bars read again from %lld ms (applied through %lld before): %zu bars",
+                (long long)since, (long long)through, n);
+        if (ex->bars_read_ms < through) ex->bars_read_ms = ex->bars_saved_ms = through;
+    }
+    return qb_svc_running(ex->svc) ? QB_OK : QB_ERR_UNAVAILABLE;
 }
 
 int main(int argc, char **argv) {
@@ -374,12 +434,9 @@ int main(int argc, char **argv) {
     }
     M.reconciled = 1;
     QB_INFO("reconciled: %zu open orders", qb_exec_book_count(ex->book));
-    if (ex->paper_idx == 0) {
-        while (qb_svc_running(ex->svc) &&
-               !(ex->bars = qb_reader_new("md.bars", 0, 10000, errstr, sizeof errstr))) {
-            QB_WARN("md.bars reader: %s (retrying)", errstr);
-            ex_wait(ex, 1000);
-        }
+    if (ex->paper_idx == 0 && ex_bars_open(ex) != QB_OK) { /* only when stopping */
+        rc = 0;
+        goto out;
     }
     const char *topics[] = {"orders", "risk.events", "control"};
     ex->consumer = qb_consumer_new(cfg.group, topics, 3, ex_handle, ex, errstr, sizeof errstr);
@@ -396,7 +453,7 @@ int main(int argc, char **argv) {
     qb_time_t now = qb_time_now();
     qb_time_t next_poll = now, next_recon = now + cfg.recon_s * QB_NS_PER_SEC,
               next_pub = now + cfg.publish_ms * QB_NS_PER_MS,
-              next_lock = now + 5 * QB_NS_PER_SEC;
+              next_lock = now + 5 * QB_NS_PER_SEC, next_feed = now;
     while (qb_svc_running(ex->svc)) {
         qb_err_t pe = qb_consumer_poll(ex->consumer, 5);
         if (pe == QB_ERR_KAFKA) {
@@ -427,9 +484,18 @@ int main(int argc, char **argv) {
             }
             next_lock = now + 5 * QB_NS_PER_SEC;
         }
+        if (ex->bars_read_ms > ex->bars_saved_ms && now >= next_feed) {
+            if (ex_store_feed_put(ex->st, "md.bars", ex->bars_read_ms, errstr, sizeof errstr))
+                QB_WARN("paper feed position: %s (retried)", errstr);
+            else
+                ex->bars_saved_ms = ex->bars_read_ms;
+            next_feed = now + QB_NS_PER_SEC;
+        }
         qb_producer_poll(ex->producer, 0);
     }
     QB_INFO("qb-execution stopping");
+    if (ex->bars_read_ms > ex->bars_saved_ms)
+        (void)ex_store_feed_put(ex->st, "md.bars", ex->bars_read_ms, errstr, sizeof errstr);
     (void)ex_mark_published(ex);
 out:
     if (ex->consumer) {

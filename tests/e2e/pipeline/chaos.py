@@ -15,12 +15,15 @@ step it publishes and the due events run:
   kill NAME   SIGKILL, then a restart. qb-features, qb-notify, qb-data and
               qb-api are killed wherever they are: their inputs are consumer
               groups (or none), a restart resumes from committed offsets.
-              qb-risk and qb-execution read md.bars through a GROUP-LESS
-              reader that starts at the END of the topic (by design: a mark
-              or a paper fill comes from the next bar after a restart), so a
-              bar published while they are down, or in flight when they die,
-              is not seen by them; in live trading a bar period is far longer
-              than a restart. They are therefore killed between steps, once
+              qb-risk reads md.bars through a GROUP-LESS reader that starts
+              at the END of the topic (a mark comes from the next bar after a
+              restart), so a bar published while it is down is not seen by
+              it. qb-execution reads md.bars again from where it had applied
+              them (trading.paper_feed, test_exec_paper_restart), but an order
+              that reaches it after its feed went past the order's bar (e.g.
+              not yet consumed at the kill) fills on the next bar after it
+              arrives, not on the backtest's. Both are therefore killed
+              between steps, once
               the bars published so far have been read and their fills are
               reported (quiesce(), from pipeline.py), and the replay holds
               until the restarted process reads md.bars again (a WARM probe
