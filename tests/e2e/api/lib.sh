@@ -37,12 +37,13 @@ api_cleanup() {
 }
 trap api_cleanup EXIT
 
-api_fail() { # the failure, the logs' own warnings and errors (the 12 newest logs), the failure again
+api_fail() { # the failure, the logs' own warnings and errors (the 12 newest logs; librdkafka's
+  # connection noise left out), the failure again
   echo "FAIL: $*" >&2
   local f
   for f in $(ls -t "$API_T"/*.log 2>/dev/null | head -12); do
     echo "== $f" >&2
-    grep -v '"level":"info"' "$f" | grep -v '"msg":"rdkafka ' | tail -15 >&2 || true
+    grep -v '"level":"info"' "$f" | grep -v '"msg":"rdkafka \|"msg":"kafka error on ' | tail -15 >&2 || true
   done
   echo "FAIL: $*" >&2
   exit 1

@@ -53,6 +53,20 @@ from decimal import Decimal
 
 import qbapi as q
 
+
+def _uncaught(kind, value, tb):
+    """An exception nobody caught still says FAIL, where, and what (the test
+    runner shows lines starting with FAIL: first)."""
+    import traceback
+    where = " <- ".join("%s:%d %s" % (os.path.basename(f.filename), f.lineno, f.name)
+                        for f in reversed(traceback.extract_tb(tb)[-4:]))
+    print("FAIL: uncaught %s: %s (at %s)" % (kind.__name__, value, where), file=sys.stderr,
+          flush=True)
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _uncaught
+
 E = os.environ
 CHAOS = E.get("PIPE_CHAOS", "") not in ("", "0")
 BIN = E["QB_BIN_DIR"]
@@ -79,7 +93,8 @@ if CHAOS:
     SUP = chaos.Supervisor()
     q.API = SUP.api_url
 c = q.setup()
-TR, ADM, V = c["trader"]["jwt"], c["admin"]["jwt"], c["viewer"]["key"]
+# API keys, not access tokens: the long chaos mode outlives a token (15 min)
+TR, ADM, V = c["trader"]["key"], c["admin"]["key"], c["viewer"]["key"]
 report = json.load(open(os.path.join(T, "bt.json")))
 
 
