@@ -75,23 +75,25 @@ metric() { # logfile name -> value (sum over labels)
 }
 status() { q "SELECT status FROM trading.orders WHERE order_id = '$1'"; }
 wait_status() { # id status
-  for _ in $(seq 1 300); do [ "$(status "$1")" = "$2" ] && return; sleep 0.05; done
+  for _ in $(seq 1 300); do [ "$(status "$1")" = "$2" ] && return; sleep 0.1; done
   fail "order $1: status $(status "$1"), want $2"
 }
 
 start "$T/log1"; P=$started
 # the reader starts at the end of md.bars once it has asked where that is:
 # probe bars until one is applied
-for k in $(seq 1 100); do
+for k in $(seq 1 150); do
   bar PROBE "$k" 1
   [ "$(metric "$T/log1" qb_exec_bars_total)" -ge 1 ] && break
-  sleep 0.1
+  sleep 0.2
 done
 probes=$(metric "$T/log1" qb_exec_bars_total)
+[ "$probes" -ge 1 ] || fail "none of $k probe bars applied in 30 s"
 bar A 0 100
 bar C 0 300
-for _ in $(seq 1 300); do [ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((probes + 2)) ] && break; sleep 0.05; done
-[ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((probes + 2)) ] || fail "bars A0 and C0 not applied"
+for _ in $(seq 1 300); do [ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((probes + 2)) ] && break; sleep 0.1; done
+n=$(metric "$T/log1" qb_exec_bars_total)
+[ "$n" -ge $((probes + 2)) ] || fail "bars A0 and C0 not applied in 30 s ($n bars, $probes probes)"
 OA=$(uuid); OC=$(uuid)
 order "$OA" A "$(ts 0)"
 order "$OC" C 0
