@@ -80,20 +80,23 @@ wait_status() { # id status
 }
 
 start "$T/log1"; P=$started
-# the reader starts at the end of md.bars once it has asked where that is:
-# probe bars until one is applied
-for k in $(seq 1 150); do
-  bar PROBE "$k" 1
-  [ "$(metric "$T/log1" qb_exec_bars_total)" -ge 1 ] && break
-  sleep 0.2
+# The reader starts at the end of md.bars, each partition once it has asked
+# where that end is: probe bars of A and C themselves (earlier times) until a
+# round of both is applied, so neither partition's bars can be skipped.
+for k in $(seq 1 60); do
+  before=$(metric "$T/log1" qb_exec_bars_total)
+  bar A $((k - 100)) 1
+  bar C $((k - 100)) 1
+  for _ in $(seq 1 20); do [ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((before + 2)) ] && break; sleep 0.05; done
+  [ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((before + 2)) ] && break
 done
 probes=$(metric "$T/log1" qb_exec_bars_total)
-[ "$probes" -ge 1 ] || fail "none of $k probe bars applied in 30 s"
+[ "$probes" -ge 2 ] || fail "the probe bars of A and C were not applied ($k rounds)"
 bar A 0 100
 bar C 0 300
 for _ in $(seq 1 300); do [ "$(metric "$T/log1" qb_exec_bars_total)" -ge $((probes + 2)) ] && break; sleep 0.1; done
 n=$(metric "$T/log1" qb_exec_bars_total)
-[ "$n" -ge $((probes + 2)) ] || fail "bars A0 and C0 not applied in 30 s ($n bars, $probes probes)"
+[ "$n" -ge $((probes + 2)) ] || fail "bars A0 and C0 not applied in 30 s ($n bars, $probes before)"
 OA=$(uuid); OC=$(uuid)
 order "$OA" A "$(ts 0)"
 order "$OC" C 0
