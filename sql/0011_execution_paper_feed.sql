@@ -7,9 +7,9 @@
 
 ALTER TABLE trading.orders ADD COLUMN IF NOT EXISTS not_before_ns bigint NOT NULL DEFAULT 0;
 COMMENT ON COLUMN trading.orders.not_before_ns IS
-  'Order.not_before (ns): the paper simulator matches the order only against bars after this '
-  'time (the bar that caused it; for an order that names none, the last bar of its symbol the '
-  'simulator had applied when the order arrived). 0 = any bar.';
+  'The paper simulator matches the order only against bars after this time (ns): the later of '
+  'Order.not_before (the bar that caused it) and the newest bar of its symbol the simulator had '
+  'been given when the order arrived. 0 = any bar (orders of other brokers).';
 
 CREATE TABLE IF NOT EXISTS trading.paper_feed (
     feed           text PRIMARY KEY,

@@ -18,9 +18,9 @@
  * reader begins there minus QB_EXEC_BARS_REPLAY_MARGIN_MS (at most
  * QB_EXEC_BARS_REPLAY_MAX_S back; from the end when nothing is recorded)
  * and catches up before any order is taken. Every paper order is stored
- * with its not_before (its own, or the last bar of its symbol the
- * simulator had applied when it arrived), so the restored orders and the
- * bars read again fill exactly as without the restart.
+ * with its not_before (the later of its own and the newest bar of its
+ * symbol the simulator had been given when it arrived), so the restored
+ * orders and the bars read again fill exactly as without the restart.
  *
  * ONE ACTIVE INSTANCE. Execution is not scaled out: a process holds a
  * PostgreSQL session advisory lock (QB_EXEC_LEADER_LOCK) before it touches
