@@ -940,6 +940,40 @@ static qb_bar_t nb_bar(const char *sym, qb_time_t ts, const char *open) {
     return bar;
 }
 
+/* qb_exec_paper_last_bar: the newest bar of a symbol the paper broker was
+ * given, whether an account trades it or not; older bars do not move it
+ * back; many symbols (the table grows). */
+static void test_paper_last_bar(void **state) {
+    (void)state;
+    qb_exec_paper_config_t pc;
+    qb_exec_paper_config_default(&pc);
+    qb_exec_broker_t *pb = NULL;
+    OK(qb_exec_paper_new(&pc, &pb, E, sizeof E));
+    qb_exec_event_t *evs = NULL;
+    size_t n = 0;
+    assert_int_equal(qb_exec_paper_last_bar(pb, "AAPL"), 0);
+    qb_bar_t b1 = nb_bar("AAPL", T0 + DAY, "110"), b0 = nb_bar("AAPL", T0, "100");
+    OK(qb_exec_paper_on_bar(pb, &b1, &evs, &n, E, sizeof E)); /* no account knows AAPL */
+    assert_int_equal(qb_exec_paper_last_bar(pb, "AAPL"), T0 + DAY);
+    OK(qb_exec_paper_on_bar(pb, &b0, &evs, &n, E, sizeof E));
+    assert_int_equal(qb_exec_paper_last_bar(pb, "AAPL"), T0 + DAY);
+    char sym[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(sym, sizeof sym, "S%04d", i);
+        qb_bar_t b = nb_bar(sym, T0 + i, "10");
+        OK(qb_exec_paper_on_bar(pb, &b, &evs, &n, E, sizeof E));
+    }
+    for (int i = 0; i < 1000; i += 37) {
+        snprintf(sym, sizeof sym, "S%04d", i);
+        assert_int_equal(qb_exec_paper_last_bar(pb, sym), T0 + i);
+    }
+    assert_int_equal(qb_exec_paper_last_bar(pb, "AAPL"), T0 + DAY);
+    assert_int_equal(qb_exec_paper_last_bar(pb, "MSFT"), 0);
+    assert_int_equal(n, 0);
+    free(evs);
+    qb_exec_broker_destroy(pb);
+}
+
 static void test_paper_not_before(void **state) {
     (void)state;
     qb_exec_paper_config_t pc;
@@ -1053,6 +1087,7 @@ int main(void) {
         cmocka_unit_test(test_paper_equals_backtest_limit),
         cmocka_unit_test(test_paper_broker),
         cmocka_unit_test(test_paper_not_before),
+        cmocka_unit_test(test_paper_last_bar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
